@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
+
+
+class CommonConfig(AppConfig):
+    name = "common"
+    verbose_name = _("Common")
+
+    def ready(self) -> None:
+        from . import roles
+
+        # New models arrive with new permissions; keep each role's permission set complete.
+        post_migrate.connect(roles.sync_roles_after_migrate, dispatch_uid="common.sync_roles")

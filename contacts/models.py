@@ -1,0 +1,1 @@
+"""Contact plans, caps, call lists and outcomes (see the contacts issue)."""

@@ -1,0 +1,44 @@
+"""Reusable filters on customers and purchases; who may see what is decided here and nowhere else."""
+
+from django.db import models
+from django.db.models import Q
+
+
+class CustomerQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "CustomerQuerySet":
+        """The customers `user` may see: all for managers, the covered ones (owner or backup) for reps."""
+        if user is None or not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.has_perm("customers.view_all_customers"):
+            return self
+        return self.filter(Q(owner=user) | Q(backup=user))
+
+    def covered_by(self, user) -> "CustomerQuerySet":
+        """Customers that `user` owns or backs up, whatever the user's role."""
+        return self.filter(Q(owner=user) | Q(backup=user))
+
+    def unassigned(self) -> "CustomerQuerySet":
+        """Customers with no active owner: none at all, or one whose account was deactivated."""
+        return self.filter(Q(owner__isnull=True) | Q(owner__is_active=False))
+
+    def search(self, text: str) -> "CustomerQuerySet":
+        text = (text or "").strip()
+        if not text:
+            return self
+        return self.filter(
+            Q(name__icontains=text)
+            | Q(email__icontains=text)
+            | Q(phone__icontains=text)
+            | Q(external_id__iexact=text)
+        )
+
+
+class PurchaseQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "PurchaseQuerySet":
+        """Purchases of the customers `user` may see."""
+        from .models import Customer
+
+        return self.filter(customer__in=Customer.objects.visible_to(user).values("pk"))
+
+    def until(self, moment) -> "PurchaseQuerySet":
+        return self.filter(occurred_at__lte=moment)

@@ -1,0 +1,231 @@
+"""Customer pages. Views parse input, call one selector or service, and render."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.core.paginator import Paginator
+from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views import View
+from django.views.generic import DetailView, FormView, ListView
+
+from common.csv import stream_rows
+from common.errors import DomainError
+
+from . import selectors, services
+from .forms import CustomerFilterForm, CustomerForm, PurchaseForm, ReassignForm
+from .models import Purchase
+
+PAGE_SIZE = 50
+
+
+def _filtered_customers(request):
+    form = CustomerFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    owner, tag = filters.get("owner"), filters.get("tag")
+    customers = selectors.customer_list_for(
+        request.user,
+        search=filters.get("q", ""),
+        owner_id=owner.pk if owner else None,
+        stage=filters.get("stage", ""),
+        kind=filters.get("kind", ""),
+        tag_id=tag.pk if tag else None,
+        unassigned=filters.get("unassigned", False),
+        ordering=filters.get("ordering") or "name",
+    )
+    return form, customers
+
+
+class CustomerListView(LoginRequiredMixin, ListView):
+    template_name = "customers/customer_list.html"
+    context_object_name = "customers"
+    paginate_by = PAGE_SIZE
+
+    def get_queryset(self):
+        self.filter_form, customers = _filtered_customers(self.request)
+        return customers
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context.update(
+            filter_form=self.filter_form,
+            querystring=query.urlencode(),
+            can_export=self.request.user.has_perm("customers.export_customers"),
+        )
+        return context
+
+
+class CustomerExportView(LoginRequiredMixin, PermissionRequiredMixin, View):
+    """Streams the filtered list as CSV; cells are neutralised against formula injection."""
+
+    permission_required = "customers.export_customers"
+
+    def get(self, request):
+        _form, customers = _filtered_customers(request)
+        header = [
+            "id", "external_id", "name", "kind", "email", "phone", "stage", "owner", "backup",
+            "last_purchase_at", "created_at",
+        ]
+        rows = (
+            [
+                customer.pk,
+                customer.external_id or "",
+                customer.name,
+                customer.kind,
+                customer.email,
+                customer.phone,
+                customer.stage,
+                customer.owner.username if customer.owner else "",
+                customer.backup.username if customer.backup else "",
+                customer.last_purchase_at.isoformat() if customer.last_purchase_at else "",
+                customer.created_at.isoformat(),
+            ]
+            for customer in customers.iterator(chunk_size=2000)
+        )
+        response = StreamingHttpResponse(stream_rows(header, rows), content_type="text/csv")
+        stamp = timezone.localdate().isoformat()
+        response["Content-Disposition"] = f'attachment; filename="customers-{stamp}.csv"'
+        return response
+
+
+class CustomerDetailView(LoginRequiredMixin, DetailView):
+    template_name = "customers/customer_detail.html"
+    context_object_name = "customer"
+
+    def get_object(self, queryset=None):
+        return selectors.customer_for(self.request.user, self.kwargs["pk"])
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        customer = self.object
+        page = Paginator(selectors.purchases_of(customer), 25).get_page(self.request.GET.get("page"))
+        context.update(
+            summary=selectors.purchase_summary_for(customer),
+            purchases=page,
+            can_edit=self.request.user.has_perm("customers.change_customer"),
+            can_add_purchase=self.request.user.has_perm("customers.add_purchase"),
+        )
+        return context
+
+
+class CustomerCreateView(LoginRequiredMixin, PermissionRequiredMixin, FormView):
+    permission_required = "customers.add_customer"
+    template_name = "customers/customer_form.html"
+    form_class = CustomerForm
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs["can_reassign"] = self.request.user.has_perm("customers.reassign_customers")
+        return kwargs
+
+    def form_valid(self, form):
+        data = dict(form.cleaned_data)
+        tags = data.pop("tags", None)
+        if "owner" not in data:
+            # A rep creating a customer covers it themselves.
+            data["owner"] = self.request.user
+        customer = services.create_customer(data=data, tags=tags)
+        messages.success(self.request, _("Customer %(name)s created.") % {"name": customer.name})
+        return HttpResponseRedirect(customer.get_absolute_url())
+
+
+class CustomerUpdateView(LoginRequiredMixin, PermissionRequiredMixin, FormView):
+    permission_required = "customers.change_customer"
+    template_name = "customers/customer_form.html"
+    form_class = CustomerForm
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated:
+            self.customer = selectors.customer_for(request.user, kwargs["pk"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs["instance"] = self.customer
+        kwargs["can_reassign"] = self.request.user.has_perm("customers.reassign_customers")
+        return kwargs
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(customer=self.customer, **kwargs)
+
+    def form_valid(self, form):
+        data = dict(form.cleaned_data)
+        tags = data.pop("tags", None)
+        services.update_customer(customer=self.customer, data=data, tags=tags)
+        messages.success(self.request, _("Changes saved."))
+        return HttpResponseRedirect(self.customer.get_absolute_url())
+
+
+class PurchaseCreateView(LoginRequiredMixin, PermissionRequiredMixin, FormView):
+    permission_required = "customers.add_purchase"
+    template_name = "customers/purchase_form.html"
+    form_class = PurchaseForm
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated:
+            self.customer = selectors.customer_for(request.user, kwargs["pk"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_initial(self):
+        return {
+            "occurred_at": timezone.localtime().replace(second=0, microsecond=0),
+            "currency": settings.DEFAULT_CURRENCY,
+        }
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(customer=self.customer, **kwargs)
+
+    def form_valid(self, form):
+        data = form.cleaned_data
+        try:
+            _purchase, created = services.record_purchase(
+                customer_id=self.customer.pk,
+                occurred_at=data["occurred_at"],
+                amount=data["amount"],
+                currency=data["currency"],
+                external_id=data["external_id"] or Purchase.new_external_id(),
+                source=Purchase.Source.UI,
+            )
+        except DomainError as error:
+            form.add_error(error.field, error.message)
+            return self.form_invalid(form)
+        if created:
+            messages.success(self.request, _("Purchase recorded."))
+        else:
+            messages.info(self.request, _("This purchase was already recorded."))
+        return redirect(self.customer)
+
+
+class CustomerReassignView(LoginRequiredMixin, PermissionRequiredMixin, FormView):
+    """Hands a rep's accounts (all or some) to another rep in one step."""
+
+    permission_required = "customers.reassign_customers"
+    template_name = "customers/reassign.html"
+    form_class = ReassignForm
+
+    def get_initial(self):
+        return {"from_rep": self.request.GET.get("from_rep")}
+
+    def form_valid(self, form):
+        data = form.cleaned_data
+        try:
+            moved = services.reassign_customers(
+                from_rep_id=data["from_rep"].pk if data["from_rep"] else None,
+                to_rep_id=data["to_rep"].pk,
+                customer_ids=data["customer_ids"],
+                by=self.request.user,
+            )
+        except DomainError as error:
+            form.add_error(error.field, error.message)
+            return self.form_invalid(form)
+        messages.success(
+            self.request,
+            _("%(count)s accounts moved to %(rep)s.")
+            % {"count": moved, "rep": data["to_rep"].get_full_name() or data["to_rep"].username},
+        )
+        return redirect(f"{reverse('customers:list')}?owner={data['to_rep'].pk}")

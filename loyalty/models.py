@@ -1,0 +1,1 @@
+"""The points programme (see the loyalty issue)."""

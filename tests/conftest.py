@@ -1,0 +1,64 @@
+"""Fixtures shared by the whole suite.
+
+Tests marked `postgres` need PostgreSQL (row locks and real concurrency prove nothing on SQLite);
+`celery_worker` tests need Redis. Outside CI they are skipped when the service is absent; under
+CI=true a missing service is a failure, never a skip.
+"""
+
+import os
+
+import pytest
+from django.db import connection
+
+from tests.factories import CustomerFactory, ManagerFactory, RepFactory
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _missing_service(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"CI=true and the service is missing: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _required_services(request) -> None:
+    """Skips (locally) or fails (under CI) a test whose marked service is not configured."""
+    keywords = request.node.keywords
+    if "postgres" in keywords and connection.vendor != "postgresql":
+        _missing_service("needs PostgreSQL: set DATABASE_URL=postgres://...")
+    needs_redis = "celery_worker" in keywords or "smoke" in keywords
+    if needs_redis and not (os.environ.get("REDIS_URL") or os.environ.get("CELERY_BROKER_URL")):
+        _missing_service("needs Redis: set REDIS_URL=redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def rep(db):
+    return RepFactory(username="rep")
+
+
+@pytest.fixture
+def other_rep(db):
+    return RepFactory(username="other_rep")
+
+
+@pytest.fixture
+def manager(db):
+    return ManagerFactory(username="manager")
+
+
+@pytest.fixture
+def customer(rep):
+    return CustomerFactory(owner=rep)
+
+
+@pytest.fixture
+def rep_client(client, rep):
+    client.force_login(rep)
+    return client
+
+
+@pytest.fixture
+def manager_client(client, manager):
+    client.force_login(manager)
+    return client
