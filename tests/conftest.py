@@ -1,7 +1,8 @@
 """Fixtures shared by the whole suite.
 
 Tests marked `postgres` need PostgreSQL (row locks and real concurrency prove nothing on SQLite);
-`celery_worker` tests need Redis. Outside CI they are skipped when the service is absent; under
+`celery_worker` and `smoke` tests need Redis at TEST_REDIS_URL (the suite itself runs tasks
+in-process; only those tests talk to a broker). Outside CI they are skipped when the service is absent; under
 CI=true a missing service is a failure, never a skip.
 """
 
@@ -28,8 +29,14 @@ def _required_services(request) -> None:
     if "postgres" in keywords and connection.vendor != "postgresql":
         _missing_service("needs PostgreSQL: set DATABASE_URL=postgres://...")
     needs_redis = "celery_worker" in keywords or "smoke" in keywords
-    if needs_redis and not (os.environ.get("REDIS_URL") or os.environ.get("CELERY_BROKER_URL")):
-        _missing_service("needs Redis: set REDIS_URL=redis://127.0.0.1:6379/0")
+    if needs_redis and not os.environ.get("TEST_REDIS_URL"):
+        _missing_service("needs Redis: set TEST_REDIS_URL=redis://127.0.0.1:6379/14")
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:
+    # PBKDF2's deliberate slowness is a cost per created user that no test needs.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ pytestmark = pytest.mark.django_db
 
 
 def test_same_purchase_recorded_twice_is_stored_once(customer):
-    kwargs = dict(
-        customer_id=customer.pk, occurred_at=timezone.now(), amount=Decimal("10.50"),
-        external_id="INV-1", source=Purchase.Source.API,
-    )
+    kwargs = {
+        "customer_id": customer.pk, "occurred_at": timezone.now(), "amount": Decimal("10.50"),
+        "external_id": "INV-1", "source": Purchase.Source.API,
+    }
     first, created_first = services.record_purchase(**kwargs)
     second, created_second = services.record_purchase(**kwargs)
     assert (created_first, created_second) == (True, False)
@@ -45,10 +45,10 @@ def test_purchase_signal_carries_only_new_ids(customer):
 
     purchases_recorded.connect(receiver)
     try:
-        kwargs = dict(
-            customer_id=customer.pk, occurred_at=timezone.now(), amount=Decimal("1"),
-            external_id="INV-9", source=Purchase.Source.API,
-        )
+        kwargs = {
+            "customer_id": customer.pk, "occurred_at": timezone.now(), "amount": Decimal("1"),
+            "external_id": "INV-9", "source": Purchase.Source.API,
+        }
         purchase, _ = services.record_purchase(**kwargs)
         services.record_purchase(**kwargs)
     finally:
@@ -64,7 +64,8 @@ def test_refunds_never_exceed_the_purchase_amount():
     refund, created = services.record_refund(
         purchase_id=purchase.pk, amount=Decimal("40"), external_id="R2"
     )
-    assert created and refund.amount == Decimal("40.00")
+    assert created
+    assert refund.amount == Decimal("40.00")
 
 
 def test_refund_with_a_known_external_id_is_not_recorded_again():
@@ -73,7 +74,8 @@ def test_refund_with_a_known_external_id_is_not_recorded_again():
     again, created = services.record_refund(
         purchase_id=purchase.pk, amount=Decimal("10"), external_id="R1"
     )
-    assert not created and again.pk == first.pk
+    assert not created
+    assert again.pk == first.pk
 
 
 def test_reassigning_moves_all_of_a_reps_accounts_and_clears_a_duplicate_backup(rep, other_rep):
@@ -114,7 +116,8 @@ def test_reassigning_to_an_inactive_rep_is_refused(rep, other_rep):
 
 def test_create_customer_validates_fields(rep):
     customer = services.create_customer(data={"name": "ООО Ромашка", "owner": rep, "kind": "company"})
-    assert customer.pk and customer.owner == rep
+    assert customer.pk
+    assert customer.owner == rep
     from django.core.exceptions import ValidationError
 
     with pytest.raises(ValidationError):

@@ -1,0 +1,90 @@
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from .models import Customer, ImportJob, Purchase, Refund, Tag
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    search_fields = ["name"]
+
+
+class PurchaseInline(admin.TabularInline):
+    model = Purchase
+    extra = 0
+    fields = ["occurred_at", "amount", "currency", "external_id", "source"]
+    readonly_fields = fields
+    ordering = ["-occurred_at"]
+    show_change_link = True
+    max_num = 0
+    can_delete = False
+
+    def get_queryset(self, request):
+        # The inline shows the latest purchases only; a key account may have thousands.
+        return super().get_queryset(request).order_by("-occurred_at")
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "external_id", "stage", "owner", "backup", "email", "created_at"]
+    list_filter = ["kind", "stage", "language", "owner", "consent_email", "consent_sms", "tags"]
+    search_fields = ["name", "email", "phone", "external_id"]
+    autocomplete_fields = ["owner", "backup", "tags"]
+    list_select_related = ["owner", "backup"]
+    date_hierarchy = "created_at"
+    fieldsets = [
+        (None, {"fields": ["kind", "name", "external_id", "stage", "tags", "notes"]}),
+        (_("Contact"), {"fields": ["email", "phone", "birthday", "language", "time_zone"]}),
+        (_("Coverage"), {"fields": ["owner", "backup"]}),
+        (_("Consent"), {"fields": ["consent_email", "consent_sms", "consent_phone", "consent_social"]}),
+    ]
+
+
+class RefundInline(admin.TabularInline):
+    model = Refund
+    extra = 0
+    readonly_fields = ["amount", "occurred_at", "external_id", "reason"]
+    can_delete = False
+
+
+@admin.register(Purchase)
+class PurchaseAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "customer", "occurred_at", "amount", "currency", "source"]
+    list_filter = ["source", "currency"]
+    search_fields = ["external_id", "customer__name", "customer__external_id"]
+    date_hierarchy = "occurred_at"
+    raw_id_fields = ["customer"]
+    list_select_related = ["customer"]
+    inlines = [RefundInline]
+
+    def has_change_permission(self, request, obj=None):
+        # Purchases are facts from the till or accounting; corrections are refunds.
+        return False
+
+
+@admin.register(Refund)
+class RefundAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "purchase", "amount", "occurred_at"]
+    search_fields = ["external_id", "purchase__external_id"]
+    raw_id_fields = ["purchase"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = [
+        "original_name", "kind", "status", "total_rows", "created_count", "updated_count",
+        "unchanged_count", "error_count", "created_by", "created_at",
+    ]
+    list_filter = ["kind", "status"]
+    readonly_fields = [field.name for field in ImportJob._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+admin.site.site_header = _("Retention administration")
+admin.site.site_title = _("Retention")
+admin.site.index_title = _("Configuration")

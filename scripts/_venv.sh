@@ -1,0 +1,20 @@
+# Sourced by scripts/run.sh and scripts/test.sh: makes .venv and installs the pinned requirements
+# when they changed since the last install (a hash stamp inside .venv says which were installed).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+REQUIREMENTS="${1:-requirements.txt}"
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "==> Creating the virtualenv in .venv"
+  "$PYTHON" -m venv .venv
+fi
+stamp=".venv/.installed-$(basename "$REQUIREMENTS")"
+digest="$(cat requirements*.txt | sha256sum | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
+  echo "==> Installing $REQUIREMENTS"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
+  echo "$digest" > "$stamp"
+fi
+export PATH="$ROOT/.venv/bin:$PATH"

@@ -1,0 +1,150 @@
+import csv
+import io
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from customers.models import Customer, Purchase
+from tests.factories import CustomerFactory, PurchaseFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_anonymous_user_is_sent_to_login(client):
+    response = client.get(reverse("customers:list"))
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+
+
+def test_rep_sees_only_covered_customers_in_the_list(rep_client, rep, other_rep):
+    CustomerFactory(owner=rep, name="Mine Ltd")
+    CustomerFactory(owner=other_rep, backup=rep, name="Backed Ltd")
+    CustomerFactory(owner=other_rep, name="Foreign Ltd")
+    body = rep_client.get(reverse("customers:list")).content.decode()
+    assert "Mine Ltd" in body
+    assert "Backed Ltd" in body
+    assert "Foreign Ltd" not in body
+
+
+def test_manager_sees_every_customer_and_can_filter_by_owner(manager_client, rep, other_rep):
+    CustomerFactory(owner=rep, name="Mine Ltd")
+    CustomerFactory(owner=other_rep, name="Foreign Ltd")
+    body = manager_client.get(reverse("customers:list")).content.decode()
+    assert "Mine Ltd" in body
+    assert "Foreign Ltd" in body
+    filtered = manager_client.get(reverse("customers:list"), {"owner": rep.pk}).content.decode()
+    assert "Mine Ltd" in filtered
+    assert "Foreign Ltd" not in filtered
+
+
+def test_list_search_matches_name_email_and_external_id(manager_client):
+    CustomerFactory(name="Ромашка", external_id="X-1")
+    CustomerFactory(name="Василёк", external_id="X-2")
+    body = manager_client.get(reverse("customers:list"), {"q": "X-1"}).content.decode()
+    assert "Ромашка" in body
+    assert "Василёк" not in body
+
+
+def test_list_query_count_does_not_grow_with_the_page(manager_client, django_assert_max_num_queries):
+    CustomerFactory.create_batch(30)
+    with django_assert_max_num_queries(12):
+        manager_client.get(reverse("customers:list"))
+
+
+def test_rep_asking_for_another_reps_customer_gets_404(rep_client, other_rep):
+    foreign = CustomerFactory(owner=other_rep)
+    assert rep_client.get(reverse("customers:detail", args=[foreign.pk])).status_code == 404
+    assert rep_client.get(reverse("customers:update", args=[foreign.pk])).status_code == 404
+    assert (
+        rep_client.get(reverse("customers:purchase-create", args=[foreign.pk])).status_code == 404
+    )
+
+
+def test_customer_page_shows_purchases_and_net_revenue(rep_client, customer):
+    purchase = PurchaseFactory(customer=customer, amount=Decimal("1500.00"), external_id="INV-77")
+    purchase.refunds.create(amount=Decimal("500.00"), external_id="R-77")
+    body = rep_client.get(reverse("customers:detail", args=[customer.pk])).content.decode()
+    assert "INV-77" in body
+    assert "1,000.00" in body or "1 000,00" in body or "1000.00" in body
+
+
+def test_export_is_for_managers_only_and_neutralises_formulas(rep_client, manager, rep):
+    CustomerFactory(owner=rep, name="=HYPERLINK(\"http://evil\")")
+    assert rep_client.get(reverse("customers:export")).status_code == 403
+    manager_client = Client()
+    manager_client.force_login(manager)
+    response = manager_client.get(reverse("customers:export"))
+    assert response.status_code == 200
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][:3] == ["id", "external_id", "name"]
+    assert rows[1][2].startswith("'=")
+
+
+def test_rep_records_a_purchase_by_hand(rep_client, customer):
+    response = rep_client.post(
+        reverse("customers:purchase-create", args=[customer.pk]),
+        {"occurred_at": "2026-11-01T10:00", "amount": "1234,50".replace(",", "."),
+         "currency": "RUB", "external_id": "CHK-1"},
+    )
+    assert response.status_code == 302
+    purchase = Purchase.objects.get(external_id="CHK-1")
+    assert purchase.amount == Decimal("1234.50")
+    assert purchase.source == Purchase.Source.UI
+
+
+def test_purchase_form_rejects_negative_amounts(rep_client, customer):
+    response = rep_client.post(
+        reverse("customers:purchase-create", args=[customer.pk]),
+        {"occurred_at": "2026-11-01T10:00", "amount": "-5", "currency": "RUB"},
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors["amount"]
+    assert not Purchase.objects.exists()
+
+
+def test_purchase_form_reports_a_conflicting_external_id(rep_client, customer):
+    PurchaseFactory(customer=customer, external_id="CHK-1", amount=Decimal("10"))
+    response = rep_client.post(
+        reverse("customers:purchase-create", args=[customer.pk]),
+        {"occurred_at": "2026-11-01T10:00", "amount": "99", "currency": "RUB",
+         "external_id": "CHK-1"},
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors["external_id"]
+
+
+def test_rep_edits_contact_details_but_cannot_reassign(rep_client, customer, other_rep):
+    response = rep_client.post(
+        reverse("customers:update", args=[customer.pk]),
+        {"kind": "company", "name": "New name", "email": "new@example.com", "language": "ru",
+         "time_zone": "Europe/Moscow", "stage": "regular", "owner": other_rep.pk},
+    )
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.name == "New name"
+    assert customer.owner != other_rep
+
+
+def test_manager_reassigns_a_reps_accounts(manager_client, rep, other_rep):
+    CustomerFactory.create_batch(3, owner=rep)
+    response = manager_client.post(
+        reverse("customers:reassign"), {"from_rep": rep.pk, "to_rep": other_rep.pk}
+    )
+    assert response.status_code == 302
+    assert Customer.objects.filter(owner=other_rep).count() == 3
+
+
+def test_rep_cannot_open_the_reassign_page(rep_client):
+    assert rep_client.get(reverse("customers:reassign")).status_code == 403
+
+
+def test_manager_creates_a_customer(manager_client, rep):
+    response = manager_client.post(
+        reverse("customers:create"),
+        {"kind": "person", "name": "Иван Петров", "language": "ru", "time_zone": "Europe/Moscow",
+         "stage": "one_off", "owner": rep.pk, "consent_phone": "on"},
+    )
+    assert response.status_code == 302
+    assert Customer.objects.get(name="Иван Петров").owner == rep
