@@ -2,6 +2,7 @@
 
 import uuid
 import zoneinfo
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
@@ -241,3 +242,244 @@ class ImportJob(models.Model):
             return 0
         return min(100, int(self.processed_rows * 100 / self.total_rows))
 
+
+
+class ScoringSettings(models.Model):
+    """The knobs of segmentation, one row, edited by admins; the scoring reads them at run time."""
+
+    horizon_days = models.PositiveIntegerField(
+        _("risk horizon (days)"),
+        default=90,
+        help_text=_("Risk is the probability of buying at least once within this many days."),
+    )
+    abc_a_share = models.DecimalField(
+        _("class A: top share of revenue"), max_digits=4, decimal_places=3, default=Decimal("0.800")
+    )
+    abc_b_share = models.DecimalField(
+        _("class B: next share of revenue (cumulative)"),
+        max_digits=4,
+        decimal_places=3,
+        default=Decimal("0.950"),
+    )
+    high_risk_below = models.DecimalField(
+        _("high risk below probability"), max_digits=4, decimal_places=3, default=Decimal("0.300")
+    )
+    medium_risk_below = models.DecimalField(
+        _("medium risk below probability"), max_digits=4, decimal_places=3, default=Decimal("0.600")
+    )
+    dormant_min_purchase_days = models.PositiveIntegerField(
+        _("dormant: minimum purchase days"),
+        default=3,
+        help_text=_("Only customers who bought on at least this many days can become dormant."),
+    )
+    dormant_threshold = models.DecimalField(
+        _("dormant below probability"), max_digits=4, decimal_places=3, default=Decimal("0.200")
+    )
+    auto_tune_dormant = models.BooleanField(
+        _("tune the dormant threshold from the last backtest"), default=True
+    )
+    fallback_days = models.PositiveIntegerField(
+        _("fixed rule: no purchase for N days"),
+        default=90,
+        help_text=_("Used when the model cannot be fitted or lost to this rule in the last backtest."),
+    )
+    rule_in_force = models.CharField(
+        _("dormant rule in force"), max_length=10, default="model", editable=False
+    )
+    rule_reason = models.TextField(_("why this rule"), blank=True, editable=False)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("scoring settings")
+        verbose_name_plural = _("scoring settings")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(abc_a_share__gt=0)
+                & Q(abc_a_share__lt=models.F("abc_b_share"))
+                & Q(abc_b_share__lte=1),
+                name="scoring_abc_shares_ordered",
+            ),
+            models.CheckConstraint(
+                condition=Q(high_risk_below__gte=0)
+                & Q(high_risk_below__lte=models.F("medium_risk_below"))
+                & Q(medium_risk_below__lte=1),
+                name="scoring_risk_thresholds_ordered",
+            ),
+            models.CheckConstraint(condition=Q(horizon_days__gt=0), name="scoring_horizon_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Scoring settings"))
+
+    @classmethod
+    def load(cls) -> "ScoringSettings":
+        settings_row, _created = cls.objects.get_or_create(pk=1)
+        return settings_row
+
+
+class ValueClass(models.TextChoices):
+    A = "A", _("A: top revenue")
+    B = "B", _("B: middle")
+    C = "C", _("C: the rest")
+    NONE = "-", _("No revenue in 12 months")
+
+
+class RiskLevel(models.TextChoices):
+    LOW = "low", _("Low")
+    MEDIUM = "medium", _("Medium")
+    HIGH = "high", _("High")
+
+
+class RfmSegment(models.TextChoices):
+    CHAMPIONS = "champions", _("Champions")
+    LOYAL = "loyal", _("Loyal")
+    POTENTIAL_LOYALIST = "potential_loyalist", _("Potential loyalist")
+    NEW = "new", _("New")
+    PROMISING = "promising", _("Promising")
+    NEED_ATTENTION = "need_attention", _("Need attention")
+    ABOUT_TO_SLEEP = "about_to_sleep", _("About to sleep")
+    AT_RISK = "at_risk", _("At risk")
+    CANT_LOSE = "cant_lose", _("Can't lose them")
+    HIBERNATING = "hibernating", _("Hibernating")
+    LOST = "lost", _("Lost")
+    NO_PURCHASES = "none", _("No purchases")
+
+
+class CustomerScore(models.Model):
+    """The current segmentation of one customer, rewritten by each scoring run."""
+
+    class Method(models.TextChoices):
+        MODEL = "model", _("BG/NBD model")
+        RULE = "rule", _("Days since last purchase")
+
+    customer = models.OneToOneField(
+        Customer, primary_key=True, on_delete=models.CASCADE, related_name="score"
+    )
+    as_of = models.DateField(_("as of"))
+    # Features as of `as_of`.
+    first_purchase_at = models.DateField(_("first purchase"), null=True)
+    last_purchase_at = models.DateField(_("last purchase"), null=True)
+    purchase_days = models.PositiveIntegerField(_("purchase days"), default=0)
+    frequency = models.PositiveIntegerField(_("repeat purchase days"), default=0)
+    recency_days = models.PositiveIntegerField(_("recency (days)"), default=0)
+    age_days = models.PositiveIntegerField(_("age (days)"), default=0)
+    days_since_last = models.PositiveIntegerField(_("days since last purchase"), null=True)
+    median_gap_days = models.FloatField(_("median days between purchases"), null=True)
+    revenue_total = models.DecimalField(
+        _("revenue, total"), max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, default=0
+    )
+    revenue_12m = models.DecimalField(
+        _("revenue, 12 months"), max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, default=0
+    )
+    average_order_value = models.DecimalField(
+        _("average order value"), max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, default=0
+    )
+    # Value.
+    value_share = models.FloatField(_("share of 12-month revenue"), default=0)
+    value_class = models.CharField(
+        _("value class"), max_length=1, choices=ValueClass.choices, default=ValueClass.NONE
+    )
+    # Risk.
+    method = models.CharField(_("method"), max_length=5, choices=Method.choices)
+    p_alive = models.FloatField(_("P(alive)"), null=True)
+    expected_purchases = models.FloatField(_("expected purchases in horizon"), null=True)
+    p_purchase = models.FloatField(_("probability of buying in horizon"), null=True)
+    expected_spend = models.DecimalField(
+        _("expected spend per purchase"),
+        max_digits=MONEY_DIGITS,
+        decimal_places=MONEY_PLACES,
+        null=True,
+    )
+    clv_12m = models.DecimalField(
+        _("12-month CLV"), max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, null=True
+    )
+    revenue_at_risk = models.DecimalField(
+        _("revenue at risk"), max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, default=0
+    )
+    risk_level = models.CharField(_("risk"), max_length=6, choices=RiskLevel.choices)
+    dormant = models.BooleanField(_("dormant"), default=False)
+    # RFM.
+    rfm_r = models.PositiveSmallIntegerField(_("R"), default=0)
+    rfm_f = models.PositiveSmallIntegerField(_("F"), default=0)
+    rfm_m = models.PositiveSmallIntegerField(_("M"), default=0)
+    rfm_segment = models.CharField(
+        _("RFM segment"), max_length=20, choices=RfmSegment.choices, default=RfmSegment.NO_PURCHASES
+    )
+    suggested_stage = models.CharField(
+        _("suggested stage"), max_length=10, choices=Customer.Stage.choices, blank=True
+    )
+    # The facts behind the explanation a rep reads; rendered in the reader's language.
+    explanation = models.JSONField(_("explanation"), default=dict)
+    scored_at = models.DateTimeField(_("scored"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("customer score")
+        verbose_name_plural = _("customer scores")
+        indexes = [
+            models.Index(fields=["value_class", "risk_level"], name="score_value_risk_idx"),
+            models.Index(fields=["dormant"], name="score_dormant_idx"),
+            models.Index(fields=["rfm_segment"], name="score_rfm_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.value_class}/{self.risk_level}"
+
+
+class ScoreTransition(models.Model):
+    """A customer moved between segments: the dashboard's "who moved where and when"."""
+
+    class Dimension(models.TextChoices):
+        VALUE = "value", _("Value class")
+        RISK = "risk", _("Risk")
+        SEGMENT = "segment", _("RFM segment")
+        DORMANT = "dormant", _("Dormant")
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="score_transitions"
+    )
+    as_of = models.DateField(_("date"))
+    dimension = models.CharField(_("what"), max_length=8, choices=Dimension.choices)
+    from_value = models.CharField(_("from"), max_length=20, blank=True)
+    to_value = models.CharField(_("to"), max_length=20)
+
+    class Meta:
+        ordering = ["-as_of", "customer_id"]
+        verbose_name = _("score transition")
+        verbose_name_plural = _("score transitions")
+        constraints = [
+            # A re-run for the same date records each move once.
+            models.UniqueConstraint(
+                fields=["customer", "as_of", "dimension"], name="score_transition_once_per_day"
+            ),
+        ]
+        indexes = [models.Index(fields=["as_of", "dimension", "to_value"], name="transition_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.dimension}: {self.from_value} -> {self.to_value}"
+
+
+class ScoringRun(models.Model):
+    """One scoring of the whole base: the fitted parameters, the counts and the backtest."""
+
+    as_of = models.DateField(_("as of"))
+    started_at = models.DateTimeField(_("started"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished"), null=True)
+    customers = models.PositiveIntegerField(_("customers"), default=0)
+    method = models.CharField(_("method"), max_length=5, choices=CustomerScore.Method.choices)
+    fallback_reason = models.TextField(_("why the fixed rule was used"), blank=True)
+    bgnbd = models.JSONField(_("BG/NBD parameters"), null=True)
+    gamma_gamma = models.JSONField(_("Gamma-Gamma parameters"), null=True)
+    dormant_rule = models.CharField(_("dormant rule"), max_length=40, blank=True)
+    summary = models.JSONField(_("summary"), default=dict)
+    backtest = models.JSONField(_("backtest"), null=True, blank=True)
+    backtest_until = models.DateField(_("backtest until"), null=True, blank=True)
+    seconds = models.FloatField(_("seconds"), null=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        get_latest_by = "started_at"
+        verbose_name = _("scoring run")
+        verbose_name_plural = _("scoring runs")
+
+    def __str__(self) -> str:
+        return f"{self.as_of} ({self.method})"
