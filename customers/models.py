@@ -408,8 +408,7 @@ class CustomerScore(models.Model):
     suggested_stage = models.CharField(
         _("suggested stage"), max_length=10, choices=Customer.Stage.choices, blank=True
     )
-    # The facts behind the explanation a rep reads; rendered in the reader's language.
-    explanation = models.JSONField(_("explanation"), default=dict)
+    horizon_days = models.PositiveSmallIntegerField(_("risk horizon (days)"), default=90)
     scored_at = models.DateTimeField(_("scored"), default=timezone.now)
 
     class Meta:
@@ -423,6 +422,27 @@ class CustomerScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id}: {self.value_class}/{self.risk_level}"
+
+    @property
+    def explanation(self) -> str:
+        """A sentence a rep can read: "Buys about every 21 days; last purchase 64 days ago; ..."."""
+        if not self.purchase_days:
+            return str(_("No purchases yet."))
+        if self.median_gap_days is not None:
+            parts = [_("buys about every %(days)s days") % {"days": round(self.median_gap_days)}]
+        else:
+            parts = [str(_("bought once"))]
+        parts.append(_("last purchase %(days)s days ago") % {"days": self.days_since_last})
+        if self.method == self.Method.MODEL and self.p_alive is not None:
+            parts.append(_("P(alive) %(p).2f") % {"p": self.p_alive})
+            parts.append(
+                _("%(percent)s%% chance of buying within %(horizon)s days")
+                % {"percent": round(100 * (self.p_purchase or 0)), "horizon": self.horizon_days}
+            )
+        else:
+            parts.append(str(_("scored by the days-since-last-purchase rule")))
+        text = "; ".join(str(part) for part in parts)
+        return text[:1].upper() + text[1:] + "."
 
 
 class ScoreTransition(models.Model):
@@ -471,6 +491,10 @@ class ScoringRun(models.Model):
     gamma_gamma = models.JSONField(_("Gamma-Gamma parameters"), null=True)
     dormant_rule = models.CharField(_("dormant rule"), max_length=40, blank=True)
     summary = models.JSONField(_("summary"), default=dict)
+    # The fitted model and base-wide cut-offs that each chunk of customers is scored with.
+    fitted = models.JSONField(_("fitted model"), null=True, blank=True)
+    chunks_total = models.PositiveIntegerField(_("chunks"), default=0)
+    chunks_done = models.PositiveIntegerField(_("chunks done"), default=0)
     backtest = models.JSONField(_("backtest"), null=True, blank=True)
     backtest_until = models.DateField(_("backtest until"), null=True, blank=True)
     seconds = models.FloatField(_("seconds"), null=True)
