@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from common.roles import ACCOUNT_REP
 
-from .models import Customer, Purchase, Refund
+from .models import Customer, CustomerScore, Purchase, Refund, ScoreTransition, ScoringRun
 
 MONEY = DecimalField(max_digits=16, decimal_places=2)
 
@@ -174,3 +174,65 @@ def reps_queryset():
         .order_by("first_name", "last_name", "username")
         .distinct()
     )
+
+
+VALUE_CLASSES = ["A", "B", "C", "-"]
+RISK_LEVELS = ["high", "medium", "low"]
+
+
+@dataclass(frozen=True)
+class MatrixCell:
+    value_class: str
+    risk_level: str
+    customers: int
+    revenue_12m: Decimal
+    revenue_at_risk: Decimal
+
+
+def value_risk_matrix_for(user) -> list[list[MatrixCell]]:
+    """Customers and revenue per value class x risk level, over what `user` may see (one query)."""
+    rows = (
+        CustomerScore.objects.filter(customer__in=Customer.objects.visible_to(user).values("pk"))
+        .values("value_class", "risk_level")
+        .annotate(
+            customers=Count("pk"),
+            revenue_12m=Coalesce(Sum("revenue_12m"), Value(Decimal("0")), output_field=MONEY),
+            revenue_at_risk=Coalesce(
+                Sum("revenue_at_risk"), Value(Decimal("0")), output_field=MONEY
+            ),
+        )
+    )
+    found = {(row["value_class"], row["risk_level"]): row for row in rows}
+    matrix = []
+    for value_class in VALUE_CLASSES:
+        line = []
+        for risk_level in RISK_LEVELS:
+            row = found.get((value_class, risk_level), {})
+            line.append(
+                MatrixCell(
+                    value_class=value_class,
+                    risk_level=risk_level,
+                    customers=row.get("customers", 0),
+                    revenue_12m=row.get("revenue_12m", Decimal("0")),
+                    revenue_at_risk=row.get("revenue_at_risk", Decimal("0")),
+                )
+            )
+        matrix.append(line)
+    return matrix
+
+
+def latest_scoring_run() -> ScoringRun | None:
+    return ScoringRun.objects.filter(finished_at__isnull=False).order_by("-started_at").first()
+
+
+def latest_backtest_run() -> ScoringRun | None:
+    return ScoringRun.objects.filter(backtest__isnull=False).order_by("-started_at").first()
+
+
+def score_history_of(customer: Customer, limit: int = 12) -> QuerySet[ScoreTransition]:
+    """The customer's latest moves between segments, newest first."""
+    return customer.score_transitions.order_by("-as_of", "dimension")[:limit]
+
+
+def score_of(customer: Customer) -> CustomerScore | None:
+    return CustomerScore.objects.filter(customer=customer).first()

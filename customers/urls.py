@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import import_views, views
 
 app_name = "customers"
 
@@ -9,7 +9,20 @@ urlpatterns = [
     path("export.csv", views.CustomerExportView.as_view(), name="export"),
     path("new/", views.CustomerCreateView.as_view(), name="create"),
     path("reassign/", views.CustomerReassignView.as_view(), name="reassign"),
+    path("segmentation/", views.SegmentationView.as_view(), name="segmentation"),
     path("<int:pk>/", views.CustomerDetailView.as_view(), name="detail"),
     path("<int:pk>/edit/", views.CustomerUpdateView.as_view(), name="update"),
     path("<int:pk>/purchases/new/", views.PurchaseCreateView.as_view(), name="purchase-create"),
+    path("imports/", import_views.ImportListView.as_view(), name="import-list"),
+    path("imports/<int:pk>/", import_views.ImportDetailView.as_view(), name="import-detail"),
+    path(
+        "imports/<int:pk>/progress/",
+        import_views.ImportProgressView.as_view(),
+        name="import-progress",
+    ),
+    path(
+        "imports/<int:pk>/errors.csv",
+        import_views.ImportErrorsDownloadView.as_view(),
+        name="import-errors",
+    ),
 ]

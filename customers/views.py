@@ -10,14 +10,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views import View
-from django.views.generic import DetailView, FormView, ListView
+from django.views.generic import DetailView, FormView, ListView, TemplateView
 
 from common.csv import stream_rows
 from common.errors import DomainError
 
 from . import selectors, services
 from .forms import CustomerFilterForm, CustomerForm, PurchaseForm, ReassignForm
-from .models import Purchase
+from .models import Purchase, ScoringSettings
 
 PAGE_SIZE = 50
 
@@ -105,6 +105,8 @@ class CustomerDetailView(LoginRequiredMixin, DetailView):
         customer = self.object
         page = Paginator(selectors.purchases_of(customer), 25).get_page(self.request.GET.get("page"))
         context.update(
+            score=selectors.score_of(customer),
+            score_history=selectors.score_history_of(customer),
             summary=selectors.purchase_summary_for(customer),
             purchases=page,
             can_edit=self.request.user.has_perm("customers.change_customer"),
@@ -229,3 +231,20 @@ class CustomerReassignView(LoginRequiredMixin, PermissionRequiredMixin, FormView
             % {"count": moved, "rep": data["to_rep"].get_full_name() or data["to_rep"].username},
         )
         return redirect(f"{reverse('customers:list')}?owner={data['to_rep'].pk}")
+
+
+class SegmentationView(LoginRequiredMixin, PermissionRequiredMixin, TemplateView):
+    """The model behind the segments: fitted parameters, the rule in force and the last backtest."""
+
+    permission_required = "customers.view_all_customers"
+    template_name = "customers/segmentation.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(
+            run=selectors.latest_scoring_run(),
+            backtest_run=selectors.latest_backtest_run(),
+            config=ScoringSettings.load(),
+            matrix=selectors.value_risk_matrix_for(self.request.user),
+        )
+        return context
