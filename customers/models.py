@@ -507,3 +507,65 @@ class ScoringRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.as_of} ({self.method})"
+
+
+class MonthlyMetric(models.Model):
+    """Retention figures of one calendar month for the whole base or one rep's accounts.
+
+    Active at the end of a month = bought in that month or the eleven before it. CRR (DOMAIN.md)
+    = (E - N) / S: S active at the start (end of the previous month), E active at the end, N new
+    customers (first purchase in the month).
+    """
+
+    scope = models.CharField(_("scope"), max_length=30, help_text=_('"all" or "rep:<id>"'))
+    month = models.DateField(_("month"))
+    active_start = models.PositiveIntegerField(_("active at start (S)"), default=0)
+    active_end = models.PositiveIntegerField(_("active at end (E)"), default=0)
+    new_customers = models.PositiveIntegerField(_("new customers (N)"), default=0)
+    buyers = models.PositiveIntegerField(_("customers who bought"), default=0)
+    purchases = models.PositiveIntegerField(_("purchases"), default=0)
+    revenue = models.DecimalField(
+        _("revenue"), max_digits=MONEY_DIGITS + 2, decimal_places=MONEY_PLACES, default=0
+    )
+    computed_at = models.DateTimeField(_("computed"), default=timezone.now)
+
+    class Meta:
+        ordering = ["scope", "month"]
+        verbose_name = _("monthly metric")
+        verbose_name_plural = _("monthly metrics")
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "month"], name="monthly_metric_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.month:%Y-%m}"
+
+    @property
+    def retention_rate(self) -> float | None:
+        """CRR = (E - N) / S, None when nobody was active at the start."""
+        if not self.active_start:
+            return None
+        return (self.active_end - self.new_customers) / self.active_start
+
+
+class CohortCell(models.Model):
+    """How many customers of a first-purchase month bought again `months_since` months later."""
+
+    scope = models.CharField(_("scope"), max_length=30)
+    cohort = models.DateField(_("cohort (month of first purchase)"))
+    months_since = models.PositiveSmallIntegerField(_("months since first purchase"))
+    cohort_size = models.PositiveIntegerField(_("customers in cohort"))
+    active = models.PositiveIntegerField(_("customers who bought that month"))
+
+    class Meta:
+        ordering = ["scope", "cohort", "months_since"]
+        verbose_name = _("cohort cell")
+        verbose_name_plural = _("cohort cells")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope", "cohort", "months_since"], name="cohort_cell_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.cohort:%Y-%m} +{self.months_since}"

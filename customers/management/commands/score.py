@@ -7,7 +7,7 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from customers import scoring
+from customers import analytics, scoring
 from customers.models import ScoringRun
 
 
@@ -41,6 +41,7 @@ class Command(BaseCommand):
             raise CommandError("--backtest-until must be after --as-of")
         started = time.monotonic()
         run = scoring.score_customers(as_of=as_of, chunk_size=options["chunk_size"])
+        analytics.refresh_base_metrics(as_of=as_of)
         result = None
         if until is not None:
             result = scoring.backtest(as_of=as_of, until=until)

@@ -1,0 +1,88 @@
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from customers import analytics
+from customers.models import CohortCell, MonthlyMetric
+from tests.customers.test_scoring import buy
+from tests.factories import CustomerFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def month(year: int, month_number: int) -> int:
+    return (year - 1970) * 12 + month_number - 1
+
+
+def frame(rows):
+    return pd.DataFrame(rows, columns=["customer_id", "month", "cents"])
+
+
+def test_crr_counts_start_end_and_new_customers():
+    rows = [
+        (1, month(2025, 3), 100),   # active through Feb 2026, so leaves during March 2026
+        (2, month(2025, 12), 100),  # active all of 2026's first quarter
+        (2, month(2026, 3), 100),
+        (3, month(2026, 3), 100),   # new in March 2026
+    ]
+    result = analytics.monthly_metrics(frame(rows), first_month=month(2026, 3),
+                                       last_month=month(2026, 3)).iloc[0]
+    assert result["active_start"] == 2  # customers 1 and 2 at the end of February
+    assert result["active_end"] == 2    # customers 2 and 3
+    assert result["new"] == 1
+    crr = (result["active_end"] - result["new"]) / result["active_start"]
+    assert crr == pytest.approx(0.5)    # one of the two customers at the start stayed
+    assert result["buyers"] == 2
+    assert result["cents"] == 200
+
+
+def test_active_window_is_twelve_months_and_later_purchases_extend_it():
+    rows = [(1, month(2025, 1), 1), (1, month(2025, 6), 1)]
+    result = analytics.monthly_metrics(frame(rows), first_month=month(2025, 1),
+                                       last_month=month(2026, 6))
+    active = dict(zip(result["month"], result["active_end"], strict=True))
+    assert active[month(2025, 1)] == 1
+    assert active[month(2026, 5)] == 1   # June 2025 + 11 months
+    assert active[month(2026, 6)] == 0
+
+
+def test_cohorts_count_customers_buying_again():
+    rows = [(1, month(2026, 1), 1), (1, month(2026, 3), 1), (2, month(2026, 1), 1),
+            (3, month(2026, 2), 1), (3, month(2026, 3), 1)]
+    cells = analytics.cohort_cells(frame(rows), first_month=month(2026, 1),
+                                   last_month=month(2026, 3))
+    table = {(c.cohort, c.months_since): (c.cohort_size, c.active) for c in cells.itertuples()}
+    assert table[(month(2026, 1), 0)] == (2, 2)
+    assert table[(month(2026, 1), 2)] == (2, 1)
+    assert table[(month(2026, 2), 1)] == (1, 1)
+    assert (month(2026, 1), 1) not in table
+
+
+def test_refresh_writes_rows_for_the_base_and_each_rep_and_is_idempotent(rep, other_rep):
+    mine = CustomerFactory(owner=rep)
+    theirs = CustomerFactory(owner=other_rep)
+    buy(mine, date(2026, 1, 15), "10.00")
+    buy(mine, date(2026, 2, 15), "20.00")
+    buy(theirs, date(2026, 2, 20), "5.00")
+    analytics.refresh_base_metrics(as_of=date(2026, 2, 28))
+    count = MonthlyMetric.objects.count()
+    analytics.refresh_base_metrics(as_of=date(2026, 2, 28))
+    assert MonthlyMetric.objects.count() == count == 3 * analytics.HISTORY_MONTHS
+    february = MonthlyMetric.objects.get(scope="all", month=date(2026, 2, 1))
+    assert february.active_start == 1
+    assert february.active_end == 2
+    assert february.new_customers == 1
+    assert february.retention_rate == pytest.approx(1.0)
+    assert str(february.revenue) == "25.00"
+    rep_february = MonthlyMetric.objects.get(scope=f"rep:{rep.pk}", month=date(2026, 2, 1))
+    assert rep_february.buyers == 1
+    assert CohortCell.objects.filter(scope="all", cohort=date(2026, 1, 1)).count() == 2
+
+
+def test_empty_base_gives_zero_rows_not_errors():
+    analytics.refresh_base_metrics(as_of=date(2026, 2, 28))
+    assert MonthlyMetric.objects.filter(scope="all").count() == analytics.HISTORY_MONTHS
+    assert not CohortCell.objects.exists()
+    assert np.all(np.array(MonthlyMetric.objects.values_list("active_end", flat=True)) == 0)
