@@ -113,28 +113,29 @@ def refresh_base_metrics(*, as_of: date | None = None) -> int:
     last_month = int(_month_index(np.array([(as_of - date(1970, 1, 1)).days]))[0])
     first_month = last_month - HISTORY_MONTHS + 1
     now = timezone.now()
-    scopes: list[tuple[str, pd.DataFrame]] = [(ALL, frame)]
     owners = Customer.objects.filter(owner__isnull=False).values_list("owner_id", flat=True)
-    for owner_id in sorted(set(owners)):
-        scopes.append((f"rep:{owner_id}", frame[frame["owner_id"] == owner_id]))
+    scopes = [(ALL, frame)] + [
+        (f"rep:{owner_id}", frame[frame["owner_id"] == owner_id]) for owner_id in sorted(set(owners))
+    ]
     metrics, cells = [], []
     for scope, part in scopes:
-        for row in monthly_metrics(part, first_month=first_month, last_month=last_month).itertuples():
-            metrics.append(
-                MonthlyMetric(
-                    scope=scope, month=_month_date(row.month), active_start=row.active_start,
-                    active_end=row.active_end, new_customers=row.new, buyers=row.buyers,
-                    purchases=row.purchases, revenue=Decimal(int(row.cents)) / 100,
-                    computed_at=now,
-                )
+        monthly = monthly_metrics(part, first_month=first_month, last_month=last_month)
+        metrics.extend(
+            MonthlyMetric(
+                scope=scope, month=_month_date(row.month), active_start=row.active_start,
+                active_end=row.active_end, new_customers=row.new, buyers=row.buyers,
+                purchases=row.purchases, revenue=Decimal(int(row.cents)) / 100, computed_at=now,
             )
-        for row in cohort_cells(part, first_month=first_month, last_month=last_month).itertuples():
-            cells.append(
-                CohortCell(
-                    scope=scope, cohort=_month_date(row.cohort), months_since=row.months_since,
-                    cohort_size=row.cohort_size, active=row.active,
-                )
+            for row in monthly.itertuples()
+        )
+        cohorts = cohort_cells(part, first_month=first_month, last_month=last_month)
+        cells.extend(
+            CohortCell(
+                scope=scope, cohort=_month_date(row.cohort), months_since=row.months_since,
+                cohort_size=row.cohort_size, active=row.active,
             )
+            for row in cohorts.itertuples()
+        )
     MonthlyMetric.objects.all().delete()
     CohortCell.objects.all().delete()
     MonthlyMetric.objects.bulk_create(metrics, batch_size=2000)
