@@ -7,7 +7,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
-from .models import Customer, Tag
+from .models import Customer, RfmSegment, RiskLevel, Tag, ValueClass
 from .selectors import reps_queryset
 
 
@@ -22,6 +22,24 @@ class CustomerFilterForm(forms.Form):
     )
     tag = forms.ModelChoiceField(label=_("Tag"), queryset=Tag.objects.all(), required=False)
     unassigned = forms.BooleanField(label=_("Unassigned only"), required=False)
+    value_class = forms.ChoiceField(
+        label=_("Value"), choices=[("", _("Any value")), *ValueClass.choices], required=False
+    )
+    risk = forms.ChoiceField(
+        label=_("Risk"), choices=[("", _("Any risk")), *RiskLevel.choices], required=False
+    )
+    dormant = forms.NullBooleanField(
+        label=_("Dormant"),
+        required=False,
+        widget=forms.Select(
+            choices=[("", _("Any")), ("true", _("Dormant")), ("false", _("Not dormant"))]
+        ),
+    )
+    segment = forms.ChoiceField(
+        label=_("RFM segment"),
+        choices=[("", _("Any segment")), *RfmSegment.choices],
+        required=False,
+    )
     ordering = forms.ChoiceField(
         label=_("Order by"),
         required=False,
@@ -30,6 +48,8 @@ class CustomerFilterForm(forms.Form):
             ("-last_purchase", _("Last purchase, newest first")),
             ("last_purchase", _("Last purchase, oldest first")),
             ("-created", _("Newest customers")),
+            ("-revenue", _("Revenue, 12 months")),
+            ("-at_risk", _("Revenue at risk")),
         ],
     )
 
@@ -42,9 +62,23 @@ class CustomerForm(forms.ModelForm):
     class Meta:
         model = Customer
         fields = [
-            "kind", "name", "email", "phone", "birthday", "language", "time_zone", "owner",
-            "backup", "stage", "consent_email", "consent_sms", "consent_phone", "consent_social",
-            "tags", "notes", "external_id",
+            "kind",
+            "name",
+            "email",
+            "phone",
+            "birthday",
+            "language",
+            "time_zone",
+            "owner",
+            "backup",
+            "stage",
+            "consent_email",
+            "consent_sms",
+            "consent_phone",
+            "consent_social",
+            "tags",
+            "notes",
+            "external_id",
         ]
         widgets = {
             "birthday": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),

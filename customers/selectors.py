@@ -17,13 +17,22 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncMonth
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from common.roles import ACCOUNT_REP
 
-from .models import Customer, CustomerScore, Purchase, Refund, ScoreTransition, ScoringRun
+from .models import (
+    CohortCell,
+    Customer,
+    CustomerScore,
+    MonthlyMetric,
+    Purchase,
+    Refund,
+    ScoreTransition,
+    ScoringRun,
+)
 
 MONEY = DecimalField(max_digits=16, decimal_places=2)
 
@@ -76,6 +85,8 @@ CUSTOMER_ORDERINGS = {
     "-created": ("-created_at", "-id"),
     "last_purchase": ("last_purchase_at", "id"),
     "-last_purchase": ("-last_purchase_at", "-id"),
+    "-revenue": ("-score__revenue_12m", "id"),
+    "-at_risk": ("-score__revenue_at_risk", "id"),
 }
 
 
@@ -88,6 +99,10 @@ def customer_list_for(
     kind: str = "",
     tag_id: int | None = None,
     unassigned: bool = False,
+    value_class: str = "",
+    risk_level: str = "",
+    dormant: bool | None = None,
+    segment: str = "",
     ordering: str = "name",
 ) -> QuerySet[Customer]:
     """Customers `user` may see, filtered and annotated with their last purchase time.
@@ -102,7 +117,7 @@ def customer_list_for(
     customers = (
         Customer.objects.visible_to(user)
         .search(search)
-        .select_related("owner", "backup")
+        .select_related("owner", "backup", "score")
         .annotate(last_purchase_at=Subquery(last_purchase))
     )
     if owner_id:
@@ -115,6 +130,14 @@ def customer_list_for(
         customers = customers.filter(kind=kind)
     if tag_id:
         customers = customers.filter(tags__id=tag_id)
+    if value_class:
+        customers = customers.filter(score__value_class=value_class)
+    if risk_level:
+        customers = customers.filter(score__risk_level=risk_level)
+    if dormant is not None:
+        customers = customers.filter(score__dormant=dormant)
+    if segment:
+        customers = customers.filter(score__rfm_segment=segment)
     return customers.order_by(*CUSTOMER_ORDERINGS.get(ordering, CUSTOMER_ORDERINGS["name"]))
 
 
@@ -189,11 +212,16 @@ class MatrixCell:
     revenue_at_risk: Decimal
 
 
-def value_risk_matrix_for(user) -> list[list[MatrixCell]]:
-    """Customers and revenue per value class x risk level, over what `user` may see (one query)."""
+def value_risk_matrix_for(user, *, owner_id: int | None = None) -> list[list[MatrixCell]]:
+    """Customers and revenue per value class x risk level, over what `user` may see (one query),
+    optionally only the accounts `owner_id` owns."""
+    scores = CustomerScore.objects.filter(
+        customer__in=Customer.objects.visible_to(user).values("pk")
+    )
+    if owner_id:
+        scores = scores.filter(customer__owner_id=owner_id)
     rows = (
-        CustomerScore.objects.filter(customer__in=Customer.objects.visible_to(user).values("pk"))
-        .values("value_class", "risk_level")
+        scores.values("value_class", "risk_level")
         .annotate(
             customers=Count("pk"),
             revenue_12m=Coalesce(Sum("revenue_12m"), Value(Decimal("0")), output_field=MONEY),
@@ -236,3 +264,165 @@ def score_history_of(customer: Customer, limit: int = 12) -> QuerySet[ScoreTrans
 
 def score_of(customer: Customer) -> CustomerScore | None:
     return CustomerScore.objects.filter(customer=customer).first()
+
+
+def scope_for(owner_id: int | None) -> str:
+    """The MonthlyMetric/CohortCell scope of the whole base or of one rep's accounts."""
+    return f"rep:{owner_id}" if owner_id else "all"
+
+
+@dataclass(frozen=True)
+class RetentionFigures:
+    months: int
+    start: object
+    end: object
+    active_start: int
+    active_end: int
+    new_customers: int
+
+    @property
+    def rate(self) -> float | None:
+        """CRR = (E - N) / S over the period; None when nobody was active at its start."""
+        if not self.active_start:
+            return None
+        return (self.active_end - self.new_customers) / self.active_start
+
+
+def monthly_trend(*, owner_id: int | None = None) -> list[MonthlyMetric]:
+    """The precomputed monthly metrics, oldest first (one query)."""
+    return list(MonthlyMetric.objects.filter(scope=scope_for(owner_id)).order_by("month"))
+
+
+def retention_over(trend: list[MonthlyMetric], *, months: int) -> RetentionFigures | None:
+    """CRR over the last `months` complete-or-current months of a trend."""
+    window = trend[-months:]
+    if not window:
+        return None
+    return RetentionFigures(
+        months=months,
+        start=window[0].month,
+        end=window[-1].month,
+        active_start=window[0].active_start,
+        active_end=window[-1].active_end,
+        new_customers=sum(row.new_customers for row in window),
+    )
+
+
+def cohort_matrix(*, owner_id: int | None = None, cohorts: int = 12) -> list[dict]:
+    """The last `cohorts` first-purchase months, each with its retention share per month since."""
+    cells = CohortCell.objects.filter(scope=scope_for(owner_id)).order_by("cohort", "months_since")
+    rows: dict = {}
+    for cell in cells:
+        row = rows.setdefault(cell.cohort, {"cohort": cell.cohort, "size": cell.cohort_size,
+                                            "shares": {}})
+        row["shares"][cell.months_since] = cell.active / cell.cohort_size if cell.cohort_size else 0
+    ordered = list(rows.values())[-cohorts:]
+    width = max((max(row["shares"], default=0) for row in ordered), default=0) + 1
+    for row in ordered:
+        row["cells"] = [row["shares"].get(k) for k in range(width)]
+    return ordered
+
+
+@dataclass(frozen=True)
+class ScoreCards:
+    scored: int
+    dormant: int
+    high_risk: int
+    revenue_at_risk: Decimal
+    revenue_12m: Decimal
+
+
+def score_cards_for(*, owner_id: int | None = None) -> ScoreCards:
+    """Headline figures from the current scores of the base or one rep's accounts (one query)."""
+    scores = CustomerScore.objects.all()
+    if owner_id:
+        scores = scores.filter(customer__owner_id=owner_id)
+    totals = scores.aggregate(
+        scored=Count("pk"),
+        dormant=Count("pk", filter=Q(dormant=True)),
+        high_risk=Count("pk", filter=Q(risk_level="high", purchase_days__gt=0)),
+        revenue_at_risk=Coalesce(
+            Sum("revenue_at_risk", filter=Q(risk_level="high")), Value(Decimal("0")),
+            output_field=MONEY,
+        ),
+        revenue_12m=Coalesce(Sum("revenue_12m"), Value(Decimal("0")), output_field=MONEY),
+    )
+    return ScoreCards(**totals)
+
+
+def transitions_by_month(*, owner_id: int | None = None, months: int = 12) -> dict[str, dict]:
+    """Per month: customers who turned dormant and customers who moved into high risk."""
+    since = timezone.localdate().replace(day=1) - timedelta(days=31 * (months - 1))
+    moves = ScoreTransition.objects.filter(
+        as_of__gte=since.replace(day=1),
+        dimension__in=["dormant", "risk"],
+        to_value__in=["yes", "high"],
+    )
+    if owner_id:
+        moves = moves.filter(customer__owner_id=owner_id)
+    rows = (
+        moves.annotate(month=TruncMonth("as_of"))
+        .values("month", "dimension")
+        .annotate(n=Count("pk"))
+        .order_by("month")
+    )
+    result: dict[str, dict] = {}
+    for row in rows:
+        month = row["month"].strftime("%Y-%m")
+        result.setdefault(month, {"dormant": 0, "risk": 0})[row["dimension"]] = row["n"]
+    return result
+
+
+@dataclass(frozen=True)
+class RepCoverage:
+    rep: object
+    accounts: int
+    backups: int
+    a_accounts: int
+    dormant: int
+    revenue_12m: Decimal
+
+
+def rep_coverage(*, reps: list | None = None) -> list[RepCoverage]:
+    """Per active rep: accounts owned and backed up, key (A) accounts, dormant ones (two queries)."""
+    reps = list(reps_queryset()) if reps is None else reps
+    owned = {
+        row["owner_id"]: row
+        for row in Customer.objects.filter(owner__in=reps)
+        .values("owner_id")
+        .annotate(
+            accounts=Count("pk"),
+            a_accounts=Count("pk", filter=Q(score__value_class="A")),
+            dormant=Count("pk", filter=Q(score__dormant=True)),
+            revenue_12m=Coalesce(Sum("score__revenue_12m"), Value(Decimal("0")), output_field=MONEY),
+        )
+    }
+    backups = dict(
+        Customer.objects.filter(backup__in=reps)
+        .values("backup_id")
+        .annotate(n=Count("pk"))
+        .values_list("backup_id", "n")
+    )
+    return [
+        RepCoverage(
+            rep=rep,
+            accounts=owned.get(rep.pk, {}).get("accounts", 0),
+            backups=backups.get(rep.pk, 0),
+            a_accounts=owned.get(rep.pk, {}).get("a_accounts", 0),
+            dormant=owned.get(rep.pk, {}).get("dormant", 0),
+            revenue_12m=owned.get(rep.pk, {}).get("revenue_12m", Decimal("0")),
+        )
+        for rep in reps
+    ]
+
+
+def latest_runs() -> tuple[ScoringRun | None, ScoringRun | None]:
+    """(the latest finished scoring run, the latest run with a backtest) in one query."""
+    runs = list(
+        ScoringRun.objects.filter(Q(finished_at__isnull=False) | Q(backtest__isnull=False))
+        .order_by("-started_at")[:30]
+    )
+    finished = next((run for run in runs if run.finished_at is not None), None)
+    # A backtest older than the last 30 runs (a month of nights) is too stale to show.
+    with_backtest = next((run for run in runs if run.backtest is not None), None)
+    return finished, with_backtest

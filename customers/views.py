@@ -34,6 +34,10 @@ def _filtered_customers(request):
         kind=filters.get("kind", ""),
         tag_id=tag.pk if tag else None,
         unassigned=filters.get("unassigned", False),
+        value_class=filters.get("value_class", ""),
+        risk_level=filters.get("risk", ""),
+        dormant=filters.get("dormant"),
+        segment=filters.get("segment", ""),
         ordering=filters.get("ordering") or "name",
     )
     return form, customers

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
 
@@ -49,7 +50,14 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 class HomeView(LoginRequiredMixin, TemplateView):
+    """Managers start on the dashboard; everyone else on an overview of what they cover."""
+
     template_name = "home.html"
+
+    def get(self, request, *args, **kwargs):
+        if request.user.has_perm("customers.view_all_customers"):
+            return redirect("dashboard")
+        return super().get(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

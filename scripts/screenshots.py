@@ -15,6 +15,7 @@ PASSWORD = "retention-demo"  # noqa: S105 - the documented demo password
 PAGES = [
     # (user, path, file name, viewport width)
     ("manager", "/", "overview.png", 1280),
+    ("manager", "/dashboard/", "dashboard.png", 1280),
     ("manager", "/customers/", "customers.png", 1280),
     ("manager", "/customers/segmentation/", "segmentation.png", 1280),
     ("manager", "/customers/imports/", "imports.png", 1280),

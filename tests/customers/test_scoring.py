@@ -48,7 +48,7 @@ def simulated_base(n: int = 400, seed: int = 7, as_of: date = AS_OF) -> list[Cus
     ages = rng.uniform(60, 700, size=n).round()
     index, times, _ = churn.simulate_bgnbd_purchase_times(n, 0.5, 20.0, 0.7, 3.0, ages, rng)
     customers = Customer.objects.bulk_create(
-        [Customer(name=f"Sim {i}", owner=rep, external_id=f"SIM-{i}") for i in range(n)]
+        [Customer(name=f"Sim {i}", owner=rep, external_id=f"SIM-{seed}-{i}") for i in range(n)]
     )
     purchases = []
     for number, (i, t) in enumerate(zip(index, times, strict=True)):
@@ -56,7 +56,7 @@ def simulated_base(n: int = 400, seed: int = 7, as_of: date = AS_OF) -> list[Cus
         amount = Decimal(str(round(float(rng.gamma(4, 250)), 2))) + Decimal("1.00")
         purchases.append(
             Purchase(customer=customers[i], occurred_at=at(day), amount=amount,
-                     external_id=f"SIM-P-{number}", source=Purchase.Source.DEMO)
+                     external_id=f"SIM-P-{seed}-{number}", source=Purchase.Source.DEMO)
         )
     Purchase.objects.bulk_create(purchases)
     return customers

@@ -1,0 +1,90 @@
+"""The managers' dashboard: the page they open every morning.
+
+It composes the apps' selectors; every figure is precomputed (scores, monthly metrics, cohorts) or a
+bounded aggregate, so the page costs the same number of queries whatever the size of the base.
+"""
+
+from django import forms
+from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.utils.translation import gettext_lazy as _
+from django.views.generic import TemplateView
+
+from customers import selectors as customer_selectors
+from customers.models import ScoringSettings
+
+PERIODS = [
+    (1, _("Last month")),
+    (3, _("Last 3 months")),
+    (6, _("Last 6 months")),
+    (12, _("Last 12 months")),
+]
+
+
+class DashboardFilterForm(forms.Form):
+    rep = forms.TypedChoiceField(label=_("Rep"), coerce=int, required=False, empty_value=None)
+    period = forms.TypedChoiceField(
+        label=_("Period"), choices=PERIODS, coerce=int, required=False, empty_value=3
+    )
+
+    def __init__(self, *args, reps: list, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["rep"].choices = [("", _("All reps"))] + [
+            (rep.pk, rep.get_full_name() or rep.username) for rep in reps
+        ]
+
+
+def _trend_chart(trend, moves) -> dict:
+    labels = [row.month.strftime("%Y-%m") for row in trend]
+    return {
+        "labels": labels,
+        "crr": [
+            round(row.retention_rate * 100, 1) if row.retention_rate is not None else None
+            for row in trend
+        ],
+        "active": [row.active_end for row in trend],
+        "new": [row.new_customers for row in trend],
+        "dormant": [moves.get(label, {}).get("dormant", 0) for label in labels],
+        "at_risk": [moves.get(label, {}).get("risk", 0) for label in labels],
+        "revenue": [float(row.revenue) for row in trend],
+    }
+
+
+class DashboardView(LoginRequiredMixin, PermissionRequiredMixin, TemplateView):
+    permission_required = "customers.view_all_customers"
+    template_name = "dashboard.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        reps = list(customer_selectors.reps_queryset())
+        form = DashboardFilterForm(self.request.GET or None, reps=reps)
+        data = form.cleaned_data if form.is_valid() else {}
+        owner_id = data.get("rep")
+        rep = next((candidate for candidate in reps if candidate.pk == owner_id), None)
+        period = data.get("period") or 3
+        trend = customer_selectors.monthly_trend(owner_id=owner_id)
+        moves = customer_selectors.transitions_by_month(owner_id=owner_id)
+        run, backtest_run = customer_selectors.latest_runs()
+        context.update(
+            filter_form=form,
+            rep=rep,
+            period=period,
+            retention=customer_selectors.retention_over(trend, months=period),
+            current=trend[-1] if trend else None,
+            cards=customer_selectors.score_cards_for(owner_id=owner_id),
+            matrix=customer_selectors.value_risk_matrix_for(self.request.user, owner_id=owner_id),
+            cohorts=customer_selectors.cohort_matrix(owner_id=owner_id),
+            chart=_trend_chart(trend[-12:], moves),
+            chart_labels={
+                "crr": str(_("Retention rate, %")),
+                "active": str(_("Active customers")),
+                "new": str(_("New customers")),
+                "dormant": str(_("Turned dormant")),
+                "at_risk": str(_("Moved into high risk")),
+            },
+            coverage=customer_selectors.rep_coverage(reps=reps),
+            run=run,
+            backtest_run=backtest_run,
+            scoring_config=ScoringSettings.load(),
+            owner_query=f"&owner={owner_id}" if owner_id else "",
+        )
+        return context

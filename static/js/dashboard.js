@@ -1,0 +1,35 @@
+// Draws the dashboard's charts from the JSON the page embeds (no data fetched at run time).
+(function () {
+  const source = document.getElementById("dashboard-chart-data");
+  if (!source || typeof Chart === "undefined") return;
+  const data = JSON.parse(source.textContent);
+  const lang = document.documentElement.lang || "en";
+  const labels = data.labels.map((label) => {
+    const [year, month] = label.split("-");
+    return new Date(Number(year), Number(month) - 1, 1).toLocaleDateString(lang, { month: "short", year: "2-digit" });
+  });
+  const text = JSON.parse(document.getElementById("dashboard-chart-labels").textContent);
+  new Chart(document.getElementById("trend-chart"), {
+    type: "line",
+    data: {
+      labels,
+      datasets: [{ label: text.crr, data: data.crr, borderColor: "#0d6efd", backgroundColor: "rgba(13,110,253,.15)", fill: true, tension: 0.25, spanGaps: true }],
+    },
+    options: { responsive: true, maintainAspectRatio: false, scales: { y: { suggestedMin: 0, suggestedMax: 100, ticks: { callback: (v) => v + "%" } } } },
+  });
+  new Chart(document.getElementById("activity-chart"), {
+    data: {
+      labels,
+      datasets: [
+        { type: "line", label: text.active, data: data.active, borderColor: "#198754", yAxisID: "y", tension: 0.25 },
+        { type: "bar", label: text.new, data: data.new, backgroundColor: "rgba(13,110,253,.5)", yAxisID: "y1" },
+        { type: "bar", label: text.dormant, data: data.dormant, backgroundColor: "rgba(220,53,69,.6)", yAxisID: "y1" },
+        { type: "bar", label: text.at_risk, data: data.at_risk, backgroundColor: "rgba(255,193,7,.7)", yAxisID: "y1" },
+      ],
+    },
+    options: {
+      responsive: true, maintainAspectRatio: false,
+      scales: { y: { position: "left", beginAtZero: true }, y1: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false } } },
+    },
+  });
+})();

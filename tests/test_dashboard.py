@@ -1,0 +1,56 @@
+from datetime import date, timedelta
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from customers import analytics, scoring
+from tests.customers.test_scoring import AS_OF, simulated_base
+
+pytestmark = pytest.mark.django_db
+
+
+def _dashboard(client):
+    return client.get(reverse("dashboard"), {"period": 3})
+
+
+def test_dashboard_is_for_managers(rep_client):
+    assert rep_client.get(reverse("dashboard")).status_code == 403
+
+
+def test_dashboard_shows_cards_matrix_cohorts_and_reps(manager, time_machine):
+    time_machine.move_to(AS_OF + timedelta(days=1))
+    simulated_base(n=150)
+    scoring.score_customers(as_of=AS_OF)
+    analytics.refresh_base_metrics(as_of=AS_OF)
+    client = Client()
+    client.force_login(manager)
+    response = _dashboard(client)
+    assert response.status_code == 200
+    body = response.content.decode()
+    for marker in ("card-crr", "value-risk-matrix", "cohort-heatmap", "rep-table",
+                   "dashboard-chart-data", "CRR = (E − N) / S"):
+        assert marker in body
+    retention = response.context["retention"]
+    assert retention.rate is None or 0 <= retention.rate <= 1.5
+    assert response.context["cards"].scored == 150
+
+
+def test_dashboard_query_count_does_not_grow_with_the_base(manager, django_assert_num_queries):
+    client = Client()
+    client.force_login(manager)
+    simulated_base(n=40, seed=1)
+    scoring.score_customers(as_of=AS_OF)
+    analytics.refresh_base_metrics(as_of=AS_OF)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as small:
+        assert _dashboard(client).status_code == 200
+    simulated_base(n=200, seed=2)
+    scoring.score_customers(as_of=AS_OF + timedelta(days=7))
+    analytics.refresh_base_metrics(as_of=date(2026, 7, 7))
+    with CaptureQueriesContext(connection) as large:
+        assert _dashboard(client).status_code == 200
+    assert len(small.captured_queries) == len(large.captured_queries)
+    assert len(large.captured_queries) <= 15
