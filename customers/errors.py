@@ -13,3 +13,11 @@ class RefundTooLargeError(DomainError):
 
 class ReassignmentError(DomainError):
     default_message = _("The accounts could not be reassigned.")
+
+
+class DemoResetBlockedError(DomainError):
+    default_message = _("The demo data cannot be reset while other records refer to it.")
+
+
+class DemoIdsTakenError(DomainError):
+    default_message = _("The demo's customer ids are taken by customers that are not demo data.")

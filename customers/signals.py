@@ -17,3 +17,8 @@ refunds_recorded = Signal()
 # Sent with `customer_ids: list[int]`, `to_owner_id: int | None`, `by_id: int | None` after a
 # reassignment of accounts between reps.
 customers_reassigned = Signal()
+
+# Sent with `customer_ids: list[int]` (in batches) inside seed_demo --reset's transaction, before
+# the demo customers, their purchases and refunds are deleted. Apps that keep rows about customers
+# (loyalty ledger, contact history) delete theirs for these ids, or the reset is refused.
+demo_data_deleting = Signal()
