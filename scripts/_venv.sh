@@ -13,8 +13,11 @@ stamp=".venv/.installed-$(basename "$REQUIREMENTS")"
 digest="$(cat requirements*.txt | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
   echo "==> Installing $REQUIREMENTS"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
+  # Some machines' pip configuration names local mirrors that may be absent; pip says so on every
+  # package, which buries real errors, so those lines are dropped.
+  { .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
+  } 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
   echo "$digest" > "$stamp"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"

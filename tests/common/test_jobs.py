@@ -43,9 +43,12 @@ def test_a_running_copy_makes_a_second_copy_skip_until_its_lease_passes(time_mac
 def test_a_failed_run_is_recorded_alerts_managers_and_can_run_again(manager, mailoutbox):
     manager.email = "boss@example.com"
     manager.save()
-    with pytest.raises(RuntimeError), job_run("digest", DAY) as run:
-        assert run is not None
-        raise RuntimeError("smtp down")
+    def failing_job():
+        with job_run("digest", DAY):
+            raise RuntimeError("smtp down")
+
+    with pytest.raises(RuntimeError):
+        failing_job()
     failed = JobRun.objects.get(job="digest", run_date=DAY)
     assert failed.status == JobRun.Status.FAILED
     assert "smtp down" in failed.error
