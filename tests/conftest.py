@@ -10,6 +10,7 @@ import os
 
 import pytest
 from django.db import connection
+from django.utils import translation
 
 from tests.factories import CustomerFactory, ManagerFactory, RepFactory
 
@@ -37,6 +38,13 @@ def _required_services(request) -> None:
 def _fast_password_hashing(settings) -> None:
     # PBKDF2's deliberate slowness is a cost per created user that no test needs.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    # A request in Russian leaves Russian active in the thread; later tests expect the default.
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture
