@@ -59,6 +59,9 @@ class CustomerFilterForm(forms.Form):
 
 
 class CustomerForm(forms.ModelForm):
+    """Contact details and coverage. Consent is changed on the contact settings page, which
+    records each change with its source (a form field here would skip that record)."""
+
     class Meta:
         model = Customer
         fields = [
@@ -72,10 +75,6 @@ class CustomerForm(forms.ModelForm):
             "owner",
             "backup",
             "stage",
-            "consent_email",
-            "consent_sms",
-            "consent_phone",
-            "consent_social",
             "tags",
             "notes",
             "external_id",

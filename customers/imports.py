@@ -691,16 +691,36 @@ def _with_external_ids(queryset: QuerySet, external_ids) -> QuerySet:
     return queryset.filter(external_id__in=external_ids)
 
 
-def _write_with_retry(write: Callable[[], None]) -> None:
-    for attempt in range(1, WRITE_ATTEMPTS + 1):
+@dataclass
+class _BatchOutcome:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    seen: dict[str, tuple[int, Any]] = field(default_factory=dict)  # id -> (row, its data)
+
+
+def _write_with_retry(write: Callable[[], _BatchOutcome]) -> _BatchOutcome:
+    """Runs a batch's transaction, again when it lost a race on a unique external id."""
+    attempt = 1
+    while True:
         try:
-            write()
+            return write()
         except IntegrityError:
-            if attempt == WRITE_ATTEMPTS:
+            if attempt >= WRITE_ATTEMPTS:
                 raise
             logger.info("import.batch_retry attempt=%s", attempt)
-        else:
-            return
+            attempt += 1
+
+
+def _add_outcome(
+    result: ImportResult, outcome: _BatchOutcome, parse_errors: _Collector, seen: dict
+) -> None:
+    seen.update(outcome.seen)
+    result.created += outcome.created
+    result.updated += outcome.updated
+    result.unchanged += outcome.unchanged
+    result.errors.extend(parse_errors.errors + outcome.errors)
 
 
 def _sort_errors(result: ImportResult, table: Table) -> None:
@@ -765,17 +785,10 @@ def import_purchases(
             rows, parsers, {"external_id", "customer", "occurred_at", "amount"},
             errors, table.overflowing_rows,
         )
-        outcome: dict[str, Any] = {}
-
-        def write(parsed=parsed, errors=errors, outcome=outcome) -> None:
-            outcome.clear()
-            outcome.update(_write_purchase_batch(parsed, seen, errors))
-
-        _write_with_retry(write)
-        seen.update(outcome["seen"])
-        result.created += outcome["created"]
-        result.unchanged += outcome["unchanged"]
-        result.errors.extend(errors.errors + outcome["errors"])
+        outcome = _write_with_retry(
+            functools.partial(_write_purchase_batch, parsed, seen, errors)
+        )
+        _add_outcome(result, outcome, errors, seen)
         processed += len(rows.numbers)
         _report(result, on_progress, processed)
     _sort_errors(result, table)
@@ -791,7 +804,7 @@ def _write_purchase_batch(
     parsed: list[tuple[int, dict[str, Any]]],
     seen: dict[str, tuple[int, tuple]],
     parse_errors: _Collector,
-) -> dict[str, Any]:
+) -> _BatchOutcome:
     """Inserts the batch's new purchases and announces exactly their ids; one transaction."""
     errors = _Collector(parse_errors.headers)
     references = {values["customer"] for _row, values in parsed if "customer" in values}
@@ -799,20 +812,27 @@ def _write_purchase_batch(
         _with_external_ids(Customer.objects, references).values_list("external_id", "pk")
     )
     default_currency = settings.DEFAULT_CURRENCY.upper()
-    batch_seen: dict[str, tuple[int, tuple]] = {}
-    candidates: list[tuple[int, str, dict[str, Any]]] = []
-    unchanged = 0
+    ready: list[tuple[int, dict[str, Any]]] = []
     for row, values in parsed:
         customer_id = customer_ids.get(values.get("customer"))
         if "customer" in values and customer_id is None:
             errors.add(row, "customer", values["customer"], _("No customer with this id."))
-            continue
-        if row in parse_errors.failed:
-            continue
-        values["customer_id"] = customer_id
-        values.setdefault("currency", default_currency)
+        elif row not in parse_errors.failed:
+            values["customer_id"] = customer_id
+            values.setdefault("currency", default_currency)
+            ready.append((row, values))
+    stored = {
+        external_id: (customer_id, amount, currency)
+        for external_id, customer_id, amount, currency in _with_external_ids(
+            Purchase.objects, [values["external_id"] for _row, values in ready]
+        ).values_list("external_id", "customer_id", "amount", "currency")
+    }
+    batch_seen: dict[str, tuple[int, tuple]] = {}
+    new: list[dict[str, Any]] = []
+    unchanged = 0
+    for row, values in ready:
         external_id = values["external_id"]
-        data = (customer_id, values["occurred_at"], values["amount"], values["currency"])
+        data = (values["customer_id"], values["occurred_at"], values["amount"], values["currency"])
         earlier = batch_seen.get(external_id) or seen.get(external_id)
         if earlier is not None:
             if earlier[1] == data:
@@ -823,51 +843,44 @@ def _write_purchase_batch(
                     _("Row %(row)s already has this id with different data.") % {"row": earlier[0]},
                 )
             continue
-        batch_seen[external_id] = (row, data)
-        candidates.append((row, external_id, values))
-    stored = {
-        external_id: (customer_id, amount, currency)
-        for external_id, customer_id, amount, currency in _with_external_ids(
-            Purchase.objects, [external_id for _row, external_id, _values in candidates]
-        ).values_list("external_id", "customer_id", "amount", "currency")
-    }
-    new: list[dict[str, Any]] = []
-    for row, external_id, values in candidates:
         if external_id in stored:
             # Same rule as record_purchase: the same purchase again is no change, another one under
             # the same id is refused. The time is not compared: an API may have recorded it to the
             # second while the export has the day only.
-            if stored[external_id] == (values["customer_id"], values["amount"], values["currency"]):
-                unchanged += 1
-            else:
+            if stored[external_id] != (values["customer_id"], values["amount"], values["currency"]):
                 errors.add(
                     row, "external_id", external_id,
                     _("A different purchase with this id is already recorded."),
                 )
-                del batch_seen[external_id]
-            continue
-        new.append(
-            {
-                "customer_id": values["customer_id"],
-                "occurred_at": values["occurred_at"],
-                "amount": values["amount"],
-                "currency": values["currency"],
-                "external_id": external_id,
-                "source": Purchase.Source.IMPORT,
-            }
-        )
+                continue
+            unchanged += 1
+        else:
+            new.append(
+                {
+                    "customer_id": values["customer_id"],
+                    "occurred_at": values["occurred_at"],
+                    "amount": values["amount"],
+                    "currency": values["currency"],
+                    "external_id": external_id,
+                    "source": Purchase.Source.IMPORT,
+                }
+            )
+        batch_seen[external_id] = (row, data)
     # No ignore_conflicts: the external ids were checked inside this transaction, so a conflict
     # means someone inserted one meanwhile; the IntegrityError sends the batch round again. That
     # keeps the inserted ids exact, which loyalty relies on when it accrues points on the signal.
     new_ids = _insert_purchases(new)
     if new_ids:
         purchases_recorded.send(sender=Purchase, purchase_ids=new_ids)
-    return {
-        "created": len(new),
-        "unchanged": unchanged,
-        "errors": errors.errors,
-        "seen": batch_seen,
-    }
+    return _BatchOutcome(
+        created=len(new), unchanged=unchanged, errors=errors.errors, seen=batch_seen
+    )
+
+
+def _array_type(field, connection) -> str:
+    db_type = field.db_type(connection)
+    # A cast to varchar(n) would silently cut longer text; text assigned to the column is checked.
+    return "text" if db_type.startswith("varchar") else db_type
 
 
 def _insert_purchases(rows: list[dict[str, Any]]) -> list[int]:
@@ -903,7 +916,7 @@ def _insert_purchases(rows: list[dict[str, Any]]) -> list[int]:
     sql = "INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) RETURNING {pk}".format(  # noqa: S608
         table=quote(Purchase._meta.db_table),
         columns=", ".join(quote(field.column) for field in fields),
-        arrays=", ".join(f"%s::{field.db_type(connection)}[]" for field in fields),
+        arrays=", ".join(f"%s::{_array_type(field, connection)}[]" for field in fields),
         pk=quote(Purchase._meta.pk.column),
     )
     with connection.cursor() as cursor:
@@ -994,18 +1007,10 @@ def import_customers(
                 values[f"{name}_id"] = rep_id
                 del values[name]
         valid = [(row, values) for row, values in parsed if row not in errors.failed]
-        outcome: dict[str, Any] = {}
-
-        def write(valid=valid, errors=errors, outcome=outcome) -> None:
-            outcome.clear()
-            outcome.update(_write_customer_batch(valid, seen, errors))
-
-        _write_with_retry(write)
-        seen.update(outcome["seen"])
-        result.created += outcome["created"]
-        result.updated += outcome["updated"]
-        result.unchanged += outcome["unchanged"]
-        result.errors.extend(errors.errors + outcome["errors"])
+        outcome = _write_with_retry(
+            functools.partial(_write_customer_batch, valid, seen, errors)
+        )
+        _add_outcome(result, outcome, errors, seen)
         processed += len(rows.numbers)
         _report(result, on_progress, processed)
     _sort_errors(result, table)
@@ -1021,11 +1026,21 @@ def _write_customer_batch(
     valid: list[tuple[int, dict[str, Any]]],
     seen: dict[str, tuple[int, dict]],
     parse_errors: _Collector,
-) -> dict[str, Any]:
+) -> _BatchOutcome:
     """Creates the batch's new customers and updates the changed ones; one transaction."""
     errors = _Collector(parse_errors.headers)
+    # Locked so that two imports updating the same customers cannot lose each other's changes.
+    stored = {
+        customer.external_id: customer
+        for customer in _with_external_ids(
+            Customer.objects.select_for_update(),
+            [values["external_id"] for _row, values in valid],
+        )
+    }
     batch_seen: dict[str, tuple[int, dict]] = {}
-    candidates: list[tuple[int, dict[str, Any]]] = []
+    new: list[Customer] = []
+    changed: list[Customer] = []
+    changed_fields: set[str] = set()
     unchanged = 0
     for row, values in valid:
         external_id = values["external_id"]
@@ -1039,30 +1054,14 @@ def _write_customer_batch(
                     _("Row %(row)s already has this id with different data.") % {"row": earlier[0]},
                 )
             continue
-        batch_seen[external_id] = (row, values)
-        candidates.append((row, values))
-    # Locked so that two imports updating the same customers cannot lose each other's changes.
-    stored = {
-        customer.external_id: customer
-        for customer in _with_external_ids(
-            Customer.objects.select_for_update(),
-            [values["external_id"] for _row, values in candidates],
-        )
-    }
-    new: list[Customer] = []
-    changed: list[Customer] = []
-    changed_fields: set[str] = set()
-    for row, values in candidates:
-        current = stored.get(values["external_id"])
+        current = stored.get(external_id)
         owner_id = values.get("owner_id", current.owner_id if current else None)
         backup_id = values.get("backup_id", current.backup_id if current else None)
         if owner_id is not None and owner_id == backup_id:
             column = "backup" if "backup_id" in values else "owner"
-            errors.add(
-                row, column, "", _("The backup rep must be someone other than the owner.")
-            )
-            del batch_seen[values["external_id"]]
+            errors.add(row, column, "", _("The backup rep must be someone other than the owner."))
             continue
+        batch_seen[external_id] = (row, values)
         if current is None:
             new.append(Customer(**values))
             continue
@@ -1081,13 +1080,13 @@ def _write_customer_batch(
     Customer.objects.bulk_create(new)
     if changed:
         Customer.objects.bulk_update(changed, sorted(changed_fields), batch_size=1000)
-    return {
-        "created": len(new),
-        "updated": len(changed),
-        "unchanged": unchanged,
-        "errors": errors.errors,
-        "seen": batch_seen,
-    }
+    return _BatchOutcome(
+        created=len(new),
+        updated=len(changed),
+        unchanged=unchanged,
+        errors=errors.errors,
+        seen=batch_seen,
+    )
 
 
 # --- jobs -------------------------------------------------------------------------------------

@@ -211,6 +211,24 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"socket_connect_timeout": 5, "socket_timeout": 10}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
+# Contacts: local hours a customer may be contacted in unless their preferences say otherwise.
+CONTACTS_CONTACT_HOURS = (
+    env.str("CONTACTS_CONTACT_FROM", default="09:00"),
+    env.str("CONTACTS_CONTACT_UNTIL", default="21:00"),
+)
+CONTACTS_NO_ANSWER_RETRY_DAYS = env.int("CONTACTS_NO_ANSWER_RETRY_DAYS", default=2)
+# Key accounts: class A, or at least this 12-month revenue (empty: class A only); alert after N days.
+CONTACTS_KEY_ACCOUNT_MIN_REVENUE = env.str("CONTACTS_KEY_ACCOUNT_MIN_REVENUE", default="")
+CONTACTS_KEY_ACCOUNT_DAYS = env.int("CONTACTS_KEY_ACCOUNT_DAYS", default=30)
+CONTACTS_COMPANY_NAME = env.str("CONTACTS_COMPANY_NAME", default="Retention")
+# Links in messages (unsubscribe, survey, member page) point here.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+SMS_BACKEND = env.str("SMS_BACKEND", default="contacts.sms.ConsoleSmsBackend")
+SMS_HTTP_URL = env.str("SMS_HTTP_URL", default="")
+SMS_HTTP_TOKEN = env.str("SMS_HTTP_TOKEN", default="")
+SMS_HTTP_TIMEOUT = env.float("SMS_HTTP_TIMEOUT", default=10)
+SMS_SENDER = env.str("SMS_SENDER", default="")
+
 # Production hardening: on whenever DEBUG is off; TLS is terminated by the proxy in front of gunicorn.
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -13,6 +13,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("customers/", include("customers.urls")),
+    path("contacts/", include("contacts.urls")),
     path("api/", include("retention.api")),
     path("admin/", admin.site.urls),
 ]
