@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db.models import (
+    Avg,
     Count,
     DateTimeField,
     DecimalField,
@@ -20,7 +21,7 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -503,3 +504,54 @@ def customer_contacts_context(
         "can_change_contacts": bool(user) and user.has_perm("contacts.change_contactpreferences"),
         "can_log_contacts": bool(user) and user.has_perm("contacts.add_touch"),
     }
+
+
+# --- Feedback on the dashboard -------------------------------------------------------------------
+
+LOW_SCORE = 6
+
+
+@dataclass(frozen=True)
+class FeedbackMonth:
+    month: date
+    answers: int
+    average: float | None
+    nps: float | None
+
+
+def feedback_trend(*, months: int = 12, owner_id: int | None = None) -> list[FeedbackMonth]:
+    """Per month: answers, average score and NPS (% promoters 9-10 minus % detractors 0-6)."""
+    since = (timezone.localdate().replace(day=1) - timedelta(days=31 * (months - 1))).replace(day=1)
+    answers = Feedback.objects.filter(score__isnull=False, answered_at__date__gte=since)
+    if owner_id:
+        answers = answers.filter(customer__owner_id=owner_id)
+    rows = (
+        answers.annotate(month=TruncMonth("answered_at"))
+        .values("month")
+        .annotate(
+            n=Count("pk"),
+            average=Avg("score"),
+            promoters=Count("pk", filter=Q(score__gte=9)),
+            detractors=Count("pk", filter=Q(score__lte=LOW_SCORE)),
+        )
+        .order_by("month")
+    )
+    return [
+        FeedbackMonth(
+            month=row["month"].date() if hasattr(row["month"], "date") else row["month"],
+            answers=row["n"],
+            average=float(row["average"]) if row["average"] is not None else None,
+            nps=(row["promoters"] - row["detractors"]) * 100 / row["n"] if row["n"] else None,
+        )
+        for row in rows
+    ]
+
+
+def latest_low_scores(*, limit: int = 8, owner_id: int | None = None) -> list[Feedback]:
+    """The latest answers of LOW_SCORE or below, with their customer and owner (one query)."""
+    answers = Feedback.objects.filter(score__lte=LOW_SCORE).select_related(
+        "customer", "customer__owner"
+    )
+    if owner_id:
+        answers = answers.filter(customer__owner_id=owner_id)
+    return list(answers.order_by("-answered_at")[:limit])

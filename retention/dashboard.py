@@ -4,11 +4,16 @@ It composes the apps' selectors; every figure is precomputed (scores, monthly me
 bounded aggregate, so the page costs the same number of queries whatever the size of the base.
 """
 
+from datetime import date
+
 from django import forms
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 
+from common.models import JobRun
+from contacts import selectors as contact_selectors
 from customers import selectors as customer_selectors
 from customers.models import ScoringSettings
 
@@ -81,10 +86,79 @@ class DashboardView(LoginRequiredMixin, PermissionRequiredMixin, TemplateView):
                 "dormant": str(_("Turned dormant")),
                 "at_risk": str(_("Moved into high risk")),
             },
-            coverage=customer_selectors.rep_coverage(reps=reps),
+            overdue_key_accounts=contact_selectors.overdue_key_account_count(
+                user=self.request.user
+            ),
             run=run,
             backtest_run=backtest_run,
             scoring_config=ScoringSettings.load(),
             owner_query=f"&owner={owner_id}" if owner_id else "",
         )
         return context
+
+
+class DashboardPanelView(LoginRequiredMixin, PermissionRequiredMixin, TemplateView):
+    """A lazily loaded (htmx) part of the dashboard, so the first paint stays cheap."""
+
+    permission_required = "customers.view_all_customers"
+
+    def filters(self) -> tuple[list, int | None, int]:
+        reps = list(customer_selectors.reps_queryset())
+        form = DashboardFilterForm(self.request.GET or None, reps=reps)
+        data = form.cleaned_data if form.is_valid() else {}
+        return reps, data.get("rep"), data.get("period") or 3
+
+
+class DashboardRepsView(DashboardPanelView):
+    """The rep table: coverage, contacts planned vs made, key accounts overdue, win-backs."""
+
+    template_name = "dashboard/_reps.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        reps, _owner_id, period = self.filters()
+        end = timezone.localdate()
+        start = first_of_month_back(end, period - 1)
+        performance = {
+            row.rep.pk: row for row in contact_selectors.rep_performance(start=start, end=end)
+        }
+        context.update(
+            rows=[
+                (coverage, performance.get(coverage.rep.pk))
+                for coverage in customer_selectors.rep_coverage(reps=reps)
+            ],
+            start=start,
+            end=end,
+            period=period,
+        )
+        return context
+
+
+class DashboardActivityView(DashboardPanelView):
+    """Feedback (score trend and latest low scores) and the last nightly runs."""
+
+    template_name = "dashboard/_activity.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        _reps, owner_id, _period = self.filters()
+        trend = contact_selectors.feedback_trend(owner_id=owner_id)
+        context.update(
+            feedback_trend=trend,
+            feedback_chart={
+                "labels": [row.month.strftime("%Y-%m") for row in trend],
+                "average": [
+                    round(row.average, 2) if row.average is not None else None for row in trend
+                ],
+                "nps": [round(row.nps, 1) if row.nps is not None else None for row in trend],
+            },
+            low_scores=contact_selectors.latest_low_scores(owner_id=owner_id),
+            job_runs=list(JobRun.objects.order_by("-run_date", "job")[:10]),
+        )
+        return context
+
+
+def first_of_month_back(day: date, months: int) -> date:
+    """The first day of the month `months` calendar months before `day`'s month."""
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    return date(year, month + 1, 1)

@@ -3,13 +3,15 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from . import views
-from .dashboard import DashboardView
+from .dashboard import DashboardActivityView, DashboardRepsView, DashboardView
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", views.HomeView.as_view(), name="home"),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
+    path("dashboard/reps/", DashboardRepsView.as_view(), name="dashboard-reps"),
+    path("dashboard/activity/", DashboardActivityView.as_view(), name="dashboard-activity"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("customers/", include("customers.urls")),

@@ -28,8 +28,8 @@ def test_dashboard_shows_cards_matrix_cohorts_and_reps(manager, time_machine):
     response = _dashboard(client)
     assert response.status_code == 200
     body = response.content.decode()
-    for marker in ("card-crr", "value-risk-matrix", "cohort-heatmap", "rep-table",
-                   "dashboard-chart-data", "CRR = (E − N) / S"):
+    for marker in ("card-crr", "value-risk-matrix", "cohort-heatmap", "rep-panel",
+                   "activity-panel", "card-overdue", "dashboard-chart-data", "CRR = (E − N) / S"):
         assert marker in body
     retention = response.context["retention"]
     assert retention.rate is None or 0 <= retention.rate <= 1.5
@@ -54,3 +54,18 @@ def test_dashboard_query_count_does_not_grow_with_the_base(manager, django_asser
         assert _dashboard(client).status_code == 200
     assert len(small.captured_queries) == len(large.captured_queries)
     assert len(large.captured_queries) <= 15
+
+
+def test_dashboard_panels_render_the_rep_table_and_activity(manager, rep):
+    from tests.factories import CustomerFactory
+
+    CustomerFactory.create_batch(3, owner=rep)
+    client = Client()
+    client.force_login(manager)
+    reps = client.get(reverse("dashboard-reps"), {"period": 3})
+    assert reps.status_code == 200
+    assert "rep-table" in reps.content.decode()
+    assert rep.username in reps.content.decode() or rep.get_full_name() in reps.content.decode()
+    activity = client.get(reverse("dashboard-activity"))
+    assert activity.status_code == 200
+    assert "job-runs" in activity.content.decode()

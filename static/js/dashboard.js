@@ -33,3 +33,23 @@
     },
   });
 })();
+
+// The feedback chart arrives with its htmx panel; draw it when the panel is swapped in.
+document.body.addEventListener("htmx:afterSwap", function () {
+  const source = document.getElementById("feedback-chart-data");
+  const canvas = document.getElementById("feedback-chart");
+  if (!source || !canvas || canvas.dataset.drawn || typeof Chart === "undefined") return;
+  canvas.dataset.drawn = "1";
+  const data = JSON.parse(source.textContent);
+  new Chart(canvas, {
+    data: {
+      labels: data.labels,
+      datasets: [
+        { type: "line", label: "NPS", data: data.nps, borderColor: "#6f42c1", yAxisID: "y1", tension: 0.25 },
+        { type: "bar", label: "0-10", data: data.average, backgroundColor: "rgba(25,135,84,.5)", yAxisID: "y" },
+      ],
+    },
+    options: { responsive: true, maintainAspectRatio: false,
+      scales: { y: { min: 0, max: 10 }, y1: { position: "right", min: -100, max: 100, grid: { drawOnChartArea: false } } } },
+  });
+});
