@@ -20,6 +20,8 @@ PAGES = [
     ("manager", "/customers/segmentation/", "segmentation.png", 1280),
     ("manager", "/customers/imports/", "imports.png", 1280),
     ("rep1", "/customers/", "rep-customers-phone.png", 390),
+    ("rep1", "/contacts/call-list/", "call-list.png", 1280),
+    ("rep1", "/contacts/call-list/", "call-list-phone.png", 390),
     ("manager", "/customers/38/", "customer.png", 1280),
 ]
 
@@ -50,7 +52,9 @@ def main() -> None:
             login(page, args.base_url, username)
             page.goto(f"{args.base_url}{path}")
             page.wait_for_load_state("networkidle")
-            page.screenshot(path=str(out / name), full_page=True)
+            # Long pages (a rep's whole call list) are shown as their first screen.
+            full = page.evaluate("document.body.scrollHeight") <= 2400
+            page.screenshot(path=str(out / name), full_page=full)
             print(f"{name}: {path} as {username} at {width}px")
             context.close()
         browser.close()
