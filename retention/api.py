@@ -1,10 +1,21 @@
-"""The REST API under /api/v1/: one router for every app's viewsets, the schema and its docs."""
+"""The REST API under /api/v1/: one router for every app's viewsets, the schema and its docs.
+
+Each app keeps its viewsets in `<app>/api/views.py` and registers them here, so the API root
+lists everything and the schema covers everything.
+"""
 
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from customers.api import views as customers_api
+
 router = DefaultRouter()
+router.register("customers", customers_api.CustomerViewSet, basename="customer")
+router.register("purchases", customers_api.PurchaseViewSet, basename="purchase")
+router.register("refunds", customers_api.RefundViewSet, basename="refund")
+router.register("scores", customers_api.ScoreViewSet, basename="score")
+router.register("scoring-runs", customers_api.ScoringRunViewSet, basename="scoring-run")
 
 urlpatterns = [
     path("v1/", include(router.urls)),

@@ -150,18 +150,24 @@ CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 REST_FRAMEWORK = {
+    # Token first: a call without credentials is then a 401 with `WWW-Authenticate: Token`, which
+    # tells a system what to send; the browser's session still works.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "common.api.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # One error shape for every endpoint; DomainError and Django's ValidationError become 400s.
+    "EXCEPTION_HANDLER": "common.api.exception_handler",
+    # These read the rates below on every request (DRF's own copy them once at import). The
+    # counters live in the cache: set REDIS_URL so that all gunicorn workers share them.
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "common.api.AnonRateThrottle",
+        "common.api.UserRateThrottle",
     ],
     # Shops push purchases in bursts; the per-user rate is generous, anonymous callers get little.
     "DEFAULT_THROTTLE_RATES": {
@@ -171,12 +177,36 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Retention API",
-    "DESCRIPTION": "Customers, purchases, scores, call lists and loyalty points.",
+    "DESCRIPTION": _(
+        "Customers, purchases, scores, call lists and loyalty points.\n\n"
+        "Authenticate with `Authorization: Token <key>` (systems) or a logged-in session "
+        "(browser). Reps see only the customers they own or back up; anything else is a 404. "
+        "Every 4xx answer has the same body: `code`, `detail` and, for invalid input, `fields` "
+        "with messages per field. Unknown fields are refused. Amounts are decimal strings with "
+        "at most two places; times are ISO 8601 and, without an offset, are read in the "
+        "server's time zone. Lists are paginated (`page`, `page_size` up to 500)."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Operations are tagged and named by resource (customers, purchases, ...), not by "v1".
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    # Enums named by what they are, so that apps adding fields called "kind" or "status" later
+    # do not collide with these.
+    "ENUM_NAME_OVERRIDES": {
+        "CustomerKindEnum": "customers.models.Customer.Kind",
+        "CustomerStageEnum": "customers.models.Customer.Stage",
+        "CustomerLanguageEnum": "customers.models.Customer.Language",
+        "PurchaseSourceEnum": "customers.models.Purchase.Source",
+        "ValueClassEnum": "customers.models.ValueClass",
+        "RiskLevelEnum": "customers.models.RiskLevel",
+        "RfmSegmentEnum": "customers.models.RfmSegment",
+        "ScoreMethodEnum": "customers.models.CustomerScore.Method",
+        "BulkItemStatusEnum": "customers.api.serializers.BULK_ITEM_STATUSES",
+        "DormantRuleEnum": "customers.api.serializers.DORMANT_RULES",
+    },
 }
 
 # Celery. Without a broker every task runs in-process, so the embedded default needs no Redis.
