@@ -56,6 +56,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from common.csv import write_rows
+from common.enqueue import enqueue, enqueue_on_commit
 from common.errors import DomainError
 
 from .models import Customer, ImportJob, Purchase
@@ -1105,7 +1106,7 @@ def create_import_job(*, kind: str, upload: Any, by: Any) -> ImportJob:
     job = ImportJob.objects.create(
         kind=kind, file=upload, original_name=Path(upload.name).name[:255], created_by=by
     )
-    run_import_job_task.delay_on_commit(job_id=job.pk)
+    enqueue_on_commit(run_import_job_task, job_id=job.pk)
     logger.info("import.job_created id=%s kind=%s by=%s", job.pk, kind, getattr(by, "pk", None))
     return job
 
@@ -1198,3 +1199,32 @@ def first_errors_of(*, job: ImportJob, limit: int = 20) -> list[RowError]:
             if len(errors) >= limit:
                 break
     return errors
+
+
+# A pending job this old was never picked up (its message was lost with a broker outage).
+PENDING_GRACE = timedelta(minutes=2)
+
+
+def sweep_import_jobs(*, now: datetime | None = None) -> dict:
+    """Puts lost import jobs back in the queue; safe because an import of the same file twice
+    creates nothing new.
+
+    A job still "running" after the hard task time limit was killed with its worker (the limit
+    guarantees no live task runs that long), so it goes back to pending too.
+    """
+    from .tasks import run_import_job_task  # the task module imports this one
+
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    revived = ImportJob.objects.filter(
+        status=ImportJob.Status.RUNNING, started_at__lt=stale
+    ).update(status=ImportJob.Status.PENDING)
+    lost = list(
+        ImportJob.objects.filter(
+            status=ImportJob.Status.PENDING, created_at__lt=now - PENDING_GRACE
+        ).values_list("pk", flat=True)
+    )
+    sent = sum(enqueue(run_import_job_task, job_id=job_id) for job_id in lost)
+    if lost:
+        logger.info("import.swept revived=%s pending=%s enqueued=%s", revived, len(lost), sent)
+    return {"revived": revived, "pending": len(lost), "enqueued": sent}

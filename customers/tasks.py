@@ -25,3 +25,9 @@ def run_import_job_task(job_id: int, **kwargs) -> str | None:
     """Runs one uploaded import; returns the job's final status (None when it was not pending)."""
     job = imports.run_import_job(job_id=job_id)
     return job.status if job is not None else None
+
+
+@shared_task(name="customers.sweep_import_jobs", acks_late=True, ignore_result=True)
+def sweep_import_jobs_task(**kwargs) -> dict:
+    """Re-enqueues uploads whose hand-off to a worker was lost (broker down, worker killed)."""
+    return imports.sweep_import_jobs()

@@ -230,7 +230,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # runtime and ETA, or a slow task is run twice. Bounded connection retries keep delay() from hanging
 # a web request while the broker is down.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": 2 * 60 * 60,
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=2 * 60 * 60),
     "socket_connect_timeout": 5,
     "socket_timeout": 10,
     "max_retries": 3,

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from common.enqueue import enqueue
 from contacts import conf
 from contacts.delivery import (
     AmbiguousDeliveryError,
@@ -298,7 +299,7 @@ def enqueue_outbox_messages(message_ids: list[int]) -> None:
     from contacts.tasks import send_outbox_message_task
 
     for message_id in message_ids:
-        send_outbox_message_task.delay(message_id)
+        enqueue(send_outbox_message_task, message_id=message_id)
 
 
 def _retry_delay(attempts: int) -> timedelta:

@@ -380,6 +380,16 @@ def test_a_different_purchase_under_a_stored_id_is_an_error(buyers):
     assert Purchase.objects.get().amount == Decimal("10.00")
 
 
+def test_a_refused_row_repeated_in_the_file_is_refused_again(buyers):
+    PurchaseFactory(customer=buyers["К-001"], external_id="A", amount=Decimal("10"))
+    source = csv_bytes("id;date;customer_id;amount", "A;01.02.2024;К-001;99", "A;01.02.2024;К-001;99")
+
+    result = import_purchases(source=source)
+
+    assert sorted(errors_by_row(result)) == [2, 3]
+    assert result.unchanged == 0
+
+
 def test_signal_carries_exactly_the_newly_inserted_ids(buyers, recorded):
     old = PurchaseFactory(
         customer=buyers["К-001"], external_id="OLD", amount=Decimal("10"), currency="RUB"
@@ -734,3 +744,33 @@ def test_only_one_runner_claims_a_pending_job(settings, tmp_path):
     assert sum(result is not None for result in results) == 1, results
     assert Customer.objects.count() == 1
     assert ImportJob.objects.get().status == ImportJob.Status.DONE
+
+
+def test_sweeper_re_enqueues_lost_and_stale_import_jobs(settings, time_machine, tmp_path):
+    from datetime import timedelta
+
+    from django.core.files.base import ContentFile
+    from django.utils import timezone
+
+    from customers.imports import sweep_import_jobs
+    from customers.models import ImportJob
+
+    settings.MEDIA_ROOT = tmp_path
+    time_machine.move_to(timezone.now())
+    lost = ImportJob.objects.create(
+        kind=ImportJob.Kind.CUSTOMERS, file=ContentFile(b"code;name\n", name="a.csv"),
+        original_name="a.csv",
+    )
+    dead = ImportJob.objects.create(
+        kind=ImportJob.Kind.CUSTOMERS, file=ContentFile(b"code;name\n", name="b.csv"),
+        original_name="b.csv", status=ImportJob.Status.RUNNING, started_at=timezone.now(),
+    )
+    assert sweep_import_jobs()["pending"] == 0  # too fresh to be lost
+    time_machine.shift(timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60))
+    result = sweep_import_jobs()
+    assert result["revived"] == 1
+    assert result["pending"] == 2
+    lost.refresh_from_db()
+    dead.refresh_from_db()
+    # Tasks run in-process in tests: both jobs were picked up and finished.
+    assert lost.status == dead.status == ImportJob.Status.DONE
