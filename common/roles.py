@@ -21,7 +21,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, list[str] | str]] = {
             "view_importjob", "view_tag", "add_tag", "change_tag",
         ],
         "contacts": "*",
-        "loyalty": ["view_*"],
+        "loyalty": ["view_*", "redeem_rewards", "cancel_redemptions", "report_loyalty"],
     },
     ACCOUNT_REP: {
         "customers": [
@@ -29,10 +29,11 @@ ROLE_PERMISSIONS: dict[str, dict[str, list[str] | str]] = {
             "view_refund", "add_refund", "view_tag",
         ],
         "contacts": ["view_*", "add_*", "change_*"],
-        "loyalty": ["view_*"],
+        "loyalty": ["view_*", "redeem_rewards"],
     },
     LOYALTY_ADMIN: {
         "customers": ["view_customer", "view_purchase", "view_refund"],
+        "contacts": ["view_messagetemplate", "add_messagetemplate", "change_messagetemplate"],
         "loyalty": "*",
     },
 }

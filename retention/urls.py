@@ -16,6 +16,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("customers/", include("customers.urls")),
     path("contacts/", include("contacts.urls")),
+    path("loyalty/", include("loyalty.urls")),
     path("api/", include("retention.api")),
     path("admin/", admin.site.urls),
 ]

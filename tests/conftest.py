@@ -6,6 +6,7 @@ in-process; only those tests talk to a broker). Outside CI they are skipped when
 CI=true a missing service is a failure, never a skip.
 """
 
+import importlib
 import os
 
 import pytest
@@ -38,6 +39,30 @@ def _required_services(request) -> None:
 def _fast_password_hashing(settings) -> None:
     # PBKDF2's deliberate slowness is a cost per created user that no test needs.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# Reference rows that data migrations create; a transactional test's flush removes them.
+_REFERENCE_DATA = [
+    ("contacts.migrations.0002_seed_defaults", "seed"),
+    ("loyalty.migrations.0002_default_programme", "create_defaults"),
+]
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(request) -> None:
+    """Re-creates the data migrations' reference rows (caps, plans, templates, the loyalty
+    programme, role groups) for transactional tests, which start from a flushed database."""
+    marker = request.node.get_closest_marker("django_db")
+    if not marker or not (marker.kwargs.get("transaction") or "transaction" in marker.args):
+        return
+    request.getfixturevalue("transactional_db")
+    from django.apps import apps
+
+    from common.roles import sync_roles
+
+    sync_roles()
+    for module_name, function in _REFERENCE_DATA:
+        getattr(importlib.import_module(module_name), function)(apps, None)
 
 
 @pytest.fixture(autouse=True)

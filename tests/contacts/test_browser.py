@@ -12,7 +12,7 @@ from tests.factories import CustomerFactory, RepFactory
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
     pytest.mark.urls("tests.contacts.urls"),
 ]
 

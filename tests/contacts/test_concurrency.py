@@ -13,7 +13,7 @@ from tests.factories import CustomerFactory
 
 pytestmark = [
     pytest.mark.postgres,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
     pytest.mark.urls("tests.contacts.urls"),
 ]
 
