@@ -15,16 +15,9 @@ from customers.imports import sweep_import_jobs
 from customers.models import ImportJob
 from retention.celery import app
 from tests.integration.redis_server import ThrowawayRedis
+from tests.integration.workers import reset_producer_pools
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.timeout(120)]
-
-
-def _reset_pool() -> None:
-    """Drops the producer connections (they point at the old broker); the next send makes new ones."""
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
-    app.amqp._producer_pool = None
 
 
 @pytest.fixture
@@ -44,7 +37,7 @@ def throwaway_broker(tmp_path, settings):
     finally:
         server.stop()
         app.conf.update(saved)
-        _reset_pool()
+        reset_producer_pools()
 
 
 def _upload(client):

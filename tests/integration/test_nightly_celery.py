@@ -15,7 +15,7 @@ from customers.models import Customer, CustomerScore, ScoringRun
 from retention import nightly
 from retention.celery import app
 from retention.tasks import rescore_task, run_job_task
-from tests.integration.workers import Worker, wait_until
+from tests.integration.workers import Worker, reset_producer_pools, wait_until
 
 pytestmark = [
     pytest.mark.celery_worker,
@@ -40,10 +40,7 @@ def broker(settings):
         yield url
     finally:
         app.conf.update(saved)
-        if app._pool is not None:
-            app._pool.force_close_all()
-            app._pool = None
-        app.amqp._producer_pool = None
+        reset_producer_pools()
         redis.Redis.from_url(url).flushdb()
 
 
@@ -129,7 +126,7 @@ def test_a_worker_killed_mid_rescore_is_replaced_and_every_customer_is_scored_on
     first.kill()
     assert JobRun.objects.get(job="rescore", run_date=RUN_DATE).status == JobRun.Status.RUNNING
 
-    mail = {"EMAIL_URL": f"filemail://{first.log_path.parent / 'mail'}"}
+    mail = {"EMAIL_URL": "filemail://", "EMAIL_FILE_PATH": str(first.log_path.parent / "mail")}
     workers(name="survivor", concurrency=2, visibility_timeout=5, extra_env=mail)
     wait_until(lambda: _job_done("rescore"), timeout=240, what="the rescore to finish")
     scoring_run = ScoringRun.objects.get()

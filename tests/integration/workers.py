@@ -75,3 +75,18 @@ def wait_until(predicate, *, timeout: float, what: str):
             return value
         time.sleep(0.5)
     raise TimeoutError(f"timed out waiting for {what}")
+
+
+def reset_producer_pools() -> None:
+    """Forgets this process's broker connections, so the next send uses the current broker URL.
+
+    kombu keeps producer pools per connection URL in a process-wide registry; a test that points
+    the app at another broker, or stops one, must drop them all.
+    """
+    from kombu import pools
+
+    from retention.celery import app
+
+    pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None
