@@ -8,7 +8,7 @@ echo "==> Migrating the database"
 python manage.py migrate --noinput -v 0
 echo "==> Demo data (created once; 'python manage.py seed_demo --reset' starts it again)"
 python manage.py seed_demo
-echo "==> Scoring the base (value, risk, dormant customers)"
-python manage.py score
+echo "==> Last night's jobs: scoring, call lists, messages, points expiry, tiers (once a day)"
+python manage.py run_nightly --verbosity 0 > /dev/null || echo "(a nightly job failed: see Admin > Job runs)"
 echo "==> Starting Retention at http://$ADDRESS/ (Ctrl+C stops it)"
 exec python manage.py runserver "$ADDRESS"
