@@ -9,6 +9,8 @@ python manage.py migrate --noinput -v 0
 echo "==> Demo data (created once; 'python manage.py seed_demo --reset' starts it again)"
 python manage.py seed_demo
 echo "==> Last night's jobs: scoring, call lists, messages, points expiry, tiers (once a day)"
-python manage.py run_nightly --verbosity 0 > /dev/null || echo "(a nightly job failed: see Admin > Job runs)"
+LOG_LEVEL=WARNING python manage.py run_nightly --verbosity 0 > /dev/null \
+  || echo "(a nightly job failed: see Administration > Job runs)"
+echo "==> Log in as manager, rep1 ... rep5, loyalty or admin; the password is retention-demo"
 echo "==> Starting Retention at http://$ADDRESS/ (Ctrl+C stops it)"
 exec python manage.py runserver "$ADDRESS"
