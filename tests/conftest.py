@@ -7,7 +7,9 @@ CI=true a missing service is a failure, never a skip.
 """
 
 import importlib
+import importlib.util
 import os
+import shutil
 
 import pytest
 from django.db import connection
@@ -30,6 +32,11 @@ def _required_services(request) -> None:
     keywords = request.node.keywords
     if "postgres" in keywords and connection.vendor != "postgresql":
         _missing_service("needs PostgreSQL: set DATABASE_URL=postgres://...")
+    if "browser" in keywords:
+        if importlib.util.find_spec("playwright") is None:
+            _missing_service("needs Playwright: pip install -r requirements-dev.txt")
+        if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+            _missing_service("needs Debian's chromium: apt-get install chromium")
     needs_redis = "celery_worker" in keywords or "smoke" in keywords
     if needs_redis and not os.environ.get("TEST_REDIS_URL"):
         _missing_service("needs Redis: set TEST_REDIS_URL=redis://127.0.0.1:6379/14")

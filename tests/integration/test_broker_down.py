@@ -24,6 +24,7 @@ pytestmark = [pytest.mark.celery_worker, pytest.mark.timeout(120)]
 def throwaway_broker(tmp_path, settings):
     server = ThrowawayRedis(tmp_path)
     server.start()
+    reset_producer_pools()
     keys = ("task_always_eager", "broker_url", "result_backend", "broker_transport_options")
     saved = {key: app.conf[key] for key in keys}
     app.conf.update(

@@ -36,6 +36,7 @@ def broker(settings):
     keys = ("task_always_eager", "broker_url", "result_backend")
     saved = {key: app.conf[key] for key in keys}
     app.conf.update(task_always_eager=False, broker_url=url, result_backend=url)
+    reset_producer_pools()
     try:
         yield url
     finally:
