@@ -55,6 +55,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from common.audit import AuditAction, record_audit_event
 from common.csv import write_rows
 from common.enqueue import enqueue, enqueue_on_commit
 from common.errors import DomainError
@@ -1126,6 +1127,9 @@ def run_import_job(*, job_id: int) -> ImportJob | None:
         logger.info("import.job_not_pending id=%s", job_id)
         return None
     job = ImportJob.objects.get(pk=job_id)
+    record_audit_event(
+        action=AuditAction.IMPORT_STARTED, actor=job.created_by, obj=job, details={"kind": job.kind}
+    )
     running = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.RUNNING)
 
     def on_progress(processed: int, total: int) -> None:
@@ -1175,6 +1179,19 @@ def run_import_job(*, job_id: int) -> ImportJob | None:
             job_id, result.total_rows, result.created, result.error_rows,
         )
     job.refresh_from_db()
+    record_audit_event(
+        action=AuditAction.IMPORT_FINISHED,
+        actor=job.created_by,
+        obj=job,
+        details={
+            "kind": job.kind,
+            "status": job.status,
+            "rows": job.total_rows,
+            "created": job.created_count,
+            "updated": job.updated_count,
+            "error_rows": job.error_count,
+        },
+    )
     return job
 
 

@@ -22,3 +22,16 @@ customers_reassigned = Signal()
 # the demo customers, their purchases and refunds are deleted. Apps that keep rows about customers
 # (loyalty ledger, contact history) delete theirs for these ids, or the reset is refused.
 demo_data_deleting = Signal()
+
+# Sent with `customer_id: int` by `customers.privacy.export_customer_data` (the export of everything
+# kept about one customer). Each receiver returns {section: data}: every row its app keeps about
+# the customer, as lists and dicts of values Django's JSON encoder writes (str, int, bool, None,
+# Decimal, date, datetime), e.g. from `.values()`. Sections are named after the app ("contacts",
+# "loyalty"), appear at the top level of the export and must not repeat another's name.
+customer_data_requested = Signal()
+
+# Sent with `customer_id: int` and `by_id: int | None` by `customers.privacy.erase_customer`, inside
+# its transaction and before the customer's personal fields are cleared (receivers can still read
+# them). Receivers withdraw consent through their own log, cancel whatever is queued for the
+# customer (messages, planned contacts) and clear personal data in their rows, keeping the counts.
+customer_erased = Signal()

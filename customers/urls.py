@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import import_views, views
+from . import audit_views, import_views, privacy_views, views
 
 app_name = "customers"
 
@@ -25,4 +25,11 @@ urlpatterns = [
         import_views.ImportErrorsDownloadView.as_view(),
         name="import-errors",
     ),
+    path(
+        "<int:pk>/personal-data.json",
+        privacy_views.CustomerDataExportView.as_view(),
+        name="personal-data",
+    ),
+    path("<int:pk>/erase/", privacy_views.CustomerEraseView.as_view(), name="erase"),
+    path("audit/", audit_views.AuditEventListView.as_view(), name="audit"),
 ]

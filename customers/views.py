@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import DetailView, FormView, ListView, TemplateView
 
+from common.audit import AuditAction, export_filters, record_audit_event
 from common.csv import stream_rows
 from common.errors import DomainError
 
@@ -71,6 +72,12 @@ class CustomerExportView(LoginRequiredMixin, PermissionRequiredMixin, View):
 
     def get(self, request):
         _form, customers = _filtered_customers(request)
+        record_audit_event(
+            action=AuditAction.EXPORT,
+            actor=request.user,
+            request=request,
+            details={"filters": export_filters(request.GET)},
+        )
         header = [
             "id", "external_id", "name", "kind", "email", "phone", "stage", "owner", "backup",
             "last_purchase_at", "created_at",

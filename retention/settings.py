@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "crispy_forms",
     "crispy_bootstrap5",
     "django_celery_beat",
+    # Login lockout after repeated failures (see AXES_* below).
+    "axes",
     "common",
     "retention",
     "customers",
@@ -53,13 +55,17 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "common.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "common.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "retention.urls"
@@ -279,6 +285,80 @@ if not DEBUG:
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
+# --- Security (issue 9) --------------------------------------------------------------------------
+# The lockout backend checks every login over HTTP first; the model backend then checks the password.
+AUTHENTICATION_BACKENDS = [
+    "common.middleware.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# django-axes: 5 failed logins for one user name from one address lock that pair out for 15 minutes
+# (failures older than that are forgotten); a successful login clears the count. Per name and
+# address, so a guesser cannot lock a colleague out from elsewhere in the office or the world.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("LOGIN_LOCKOUT_MINUTES", default=15) / 60  # axes reads hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Attempts made while locked out neither count nor extend the lockout: it ends when it said it would.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "common.middleware.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "common.audit.client_ip"
+# Proxies in front of gunicorn that append the client's address to X-Forwarded-For (0: none, the
+# peer address is the client). Only those entries are trusted, for the lockout and the audit trail.
+AXES_IPWARE_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# The audit trail records every login; axes keeps only the failures it counts.
+AXES_DISABLE_ACCESS_LOG = True
+
+# Sessions end after a working day; cookies are never readable by scripts (htmx sends the CSRF token
+# from the page) and go to other sites' requests only for top-level links (SameSite=Lax).
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 60 * 60)
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+
+# Content-Security-Policy (common.middleware.SecurityHeadersMiddleware). Scripts come only from our
+# static files: no inline script runs unless its exact text is hashed here, so injected markup
+# cannot run code. Styles allow 'unsafe-inline' because templates size bars and colour heatmap
+# cells with style attributes (CSS cannot run code). tests/security/test_hardening.py fails when a
+# template gains an inline script or handler that the policy does not allow.
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": [
+        "'self'",
+        # templates/contacts/call_list.html: swap htmx's 400 answers (the row with form errors).
+        "'sha256-8YSOr5INsrqkDuntbLSpLunP7pHiaFeFhiaQM/8DUtY='",
+        # templates/contacts/call_list.html: onchange="this.form.submit()" on the rep picker.
+        "'unsafe-hashes'",
+        "'sha256-osjxnKEPL/pQJbFk1dKsF7PYFmTyMWGmVSiL9inhxJY='",
+    ],
+    "style-src": ["'self'", "'unsafe-inline'"],
+    # data: for Bootstrap's inline SVG icons (select arrows, check marks) in its CSS.
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+# The API's documentation pages (Swagger UI, ReDoc) are third-party pages that start with an inline
+# script and run ReDoc's search in a blob: worker; they show the schema only, no customer data.
+CONTENT_SECURITY_POLICY_PATH_OVERRIDES = {
+    "/api/schema/": {
+        "script-src": ["'self'", "'unsafe-inline'"],
+        "worker-src": ["'self'", "blob:"],
+    },
+    # django-celery-beat's periodic task form explains crontabs with an inline script that embeds
+    # translated text (no fixed hash); superusers only, showing what superusers entered.
+    "/admin/django_celery_beat/periodictask/": {"script-src": ["'self'", "'unsafe-inline'"]},
+}
+# True sends the policy as Content-Security-Policy-Report-Only (to trial a stricter policy).
+CONTENT_SECURITY_POLICY_REPORT_ONLY = env.bool("CSP_REPORT_ONLY", default=False)
+# Browser features the product never uses are switched off for every page and frame.
+PERMISSIONS_POLICY = (
+    "accelerometer=(), autoplay=(), camera=(), display-capture=(), geolocation=(), "
+    "gyroscope=(), magnetometer=(), microphone=(), midi=(), payment=(), usb=()"
+)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -287,3 +367,5 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# django-axes logs every successful login at INFO; the audit trail has them. Failures stay warnings.
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}

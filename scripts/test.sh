@@ -6,6 +6,8 @@ set -euo pipefail
 source "$(dirname "$0")/_venv.sh" requirements-dev.txt
 echo "==> ruff"
 ruff check .
+echo "==> bandit (no high-severity findings)"
+bandit -q -r common customers contacts loyalty retention -x tests -lll
 echo "==> migrations are up to date"
 python manage.py makemigrations --check --dry-run -v 0
 echo "==> pytest"

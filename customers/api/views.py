@@ -735,7 +735,7 @@ class ScoreViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewS
         responses={200: SegmentSummaryOutput, **error_responses(400)},
     )
     @action(detail=False, methods=["get"], pagination_class=None)
-    def summary(self, request) -> Response:
+    def summary(self, request, *args, **kwargs) -> Response:
         scores = self.filter_queryset(self.get_queryset())
         return Response(SegmentSummaryOutput(segment_summary_for(scores)).data)
 
