@@ -151,13 +151,17 @@ def main() -> int:
 
             clock = SignalClock()
             seconds, cpu, _signal, summary = timed("import_customers", customers_file, clock)
-            print(f"import_customers: {args.customers:,} rows in {seconds:.2f} s "
-                  f"({args.customers / seconds:,.0f} rows/s; CPU {cpu:.2f} s) | {summary}")
+            print(
+                f"import_customers: {args.customers:,} rows in {seconds:.2f} s "
+                f"({args.customers / seconds:,.0f} rows/s; CPU {cpu:.2f} s) | {summary}"
+            )
 
             seconds, cpu, signal, summary = timed("import_purchases", purchases_file, clock)
-            print(f"import_purchases: {args.rows:,} rows in {seconds:.2f} s "
-                  f"({args.rows / seconds:,.0f} rows/s; CPU {cpu:.2f} s; "
-                  f"of which {signal:.2f} s in purchases_recorded receivers) | {summary}")
+            print(
+                f"import_purchases: {args.rows:,} rows in {seconds:.2f} s "
+                f"({args.rows / seconds:,.0f} rows/s; CPU {cpu:.2f} s; "
+                f"of which {signal:.2f} s in purchases_recorded receivers) | {summary}"
+            )
 
             seconds, cpu, _signal, summary = timed("import_purchases", purchases_file, clock)
             print(f"import_purchases again (no-op): {seconds:.2f} s (CPU {cpu:.2f} s) | {summary}")
@@ -168,8 +172,10 @@ def main() -> int:
                 and Customer.objects.count() == args.customers
                 and sorted(announced) == sorted(Purchase.objects.values_list("pk", flat=True))
             )
-            print(f"check: {stored:,} purchases stored, {len(announced):,} ids announced: "
-                  f"{'OK' if ok else 'MISMATCH'}")
+            print(
+                f"check: {stored:,} purchases stored, {len(announced):,} ids announced: "
+                f"{'OK' if ok else 'MISMATCH'}"
+            )
             return 0 if ok else 1
     finally:
         if not args.keepdb:

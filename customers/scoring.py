@@ -3,17 +3,21 @@
 The pipeline, as of a date D (purchases after D are ignored, so a past date reproduces a past view):
 
 1. **Read** one row per purchase (customer, local day, amount in cents) and per refund; features
-   per customer come from pandas over those rows, never a query per customer. Money is summed in
-   integer cents, so totals are exact.
+   per customer come from numpy over those rows sorted by customer and day, never a query per
+   customer. Money is summed in integer cents, so totals are exact. On PostgreSQL the server
+   computes the local day and sends each column as one array (see _read_arrays).
 2. **Fit** (global): BG/NBD on the distinct (x, t_x, T) patterns with weights, Gamma-Gamma on
    repeat customers' mean spend per repeat purchase day (first purchase day excluded), and the
    base-wide cut-offs: ABC revenue thresholds and RFM score maps. Stored on a ScoringRun.
 3. **Apply** (per customer-id range, so Celery can spread it over workers): P(alive), expected
    purchases and the probability of buying within H days, expected spend, 12-month CLV, revenue
    at risk, risk level, dormant flag, RFM segment, suggested stage and the explanation's facts.
-4. **Write** through a staging table (COPY on PostgreSQL): transitions first (customers whose value
-   class, risk, RFM segment or dormant flag changed), then one upsert of the scores, then the
-   suggested stages (partners, set by hand, are never overwritten).
+4. **Write** through a staging table (binary COPY of numbers on PostgreSQL; text columns travel
+   as codes and are spelled out in SQL): transitions first (customers whose value class, risk,
+   RFM segment or dormant flag changed), then one upsert of the scores, then the suggested
+   stages (partners, set by hand, are never overwritten).
+
+bench/scoring.py times the whole run on synthetic bases of 10k to 1M customers.
 
 When the base is too small or degenerate for a fit, risk falls back to a days-since-last-purchase
 rule, and every score says so (method "rule").
@@ -25,7 +29,6 @@ import dataclasses
 import io
 import itertools
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -41,7 +44,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import churn
-from .models import Customer, CustomerScore, RfmSegment, ScoringRun, ScoringSettings
+from .models import (
+    Customer,
+    CustomerScore,
+    RfmSegment,
+    RiskLevel,
+    ScoringRun,
+    ScoringSettings,
+    ValueClass,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,12 +66,16 @@ GONE_P_ALIVE = 1e-6
 STAGE_BATCH = 100_000
 EPOCH = date(1970, 1, 1)
 
+# date_part gives a double, three times cheaper than extract's numeric on PostgreSQL, and exact
+# after floor(): microsecond timestamps are further from the next second than its rounding error
+# (about 4e-7 s for today's epochs). Money has two decimals, so amount * 100 is a whole number
+# and the cast to bigint does not round.
 _EPOCH_SQL = {
-    "postgresql": "floor(extract(epoch from {col}))::bigint",
+    "postgresql": "floor(date_part('epoch', {col}))::bigint",
     "sqlite": "CAST(strftime('%%s', {col}) AS INTEGER)",
 }
 _CENTS_SQL = {
-    "postgresql": "round({col} * 100)::bigint",
+    "postgresql": "({col} * 100)::bigint",
     "sqlite": "CAST(ROUND({col} * 100) AS INTEGER)",
 }
 
@@ -79,24 +94,78 @@ def _end_of_day(as_of: date) -> datetime:
     return datetime.combine(as_of + timedelta(days=1), datetime.min.time(), tzinfo=zone)
 
 
+# Per-transaction memory for the hash joins of bulk reads and writes (PostgreSQL's default, 4 MB,
+# makes joins of 1M-row tables spill to disk); about two of them at a time per session.
+_WORK_MEM_SQL = "SET LOCAL work_mem = '64MB'"
+# Element type oids of the integer arrays _read_frame decodes, with their binary layout.
+_PG_INTEGER_TYPES = {20: ">i8", 21: ">i2", 23: ">i4"}
+
+
+def _empty_frame(columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype="int64") for name in columns})
+
+
+def _integer_array(data: bytes | None) -> np.ndarray | None:
+    """The values of an array_send() of an integer array; None if not a NULL-free one."""
+    if data is None:  # array_agg over no rows
+        return np.zeros(0, dtype=np.int64)
+    dimensions, has_nulls, element = np.frombuffer(data, dtype=">i4", count=3)
+    if dimensions == 0:
+        return np.zeros(0, dtype=np.int64)
+    if dimensions != 1 or has_nulls or element not in _PG_INTEGER_TYPES:
+        return None
+    size = int(np.frombuffer(data, dtype=">i4", count=1, offset=12)[0])
+    # After the 20-byte header every element is its length (int32) and its value.
+    items = np.dtype([("length", ">i4"), ("value", _PG_INTEGER_TYPES[int(element)])])
+    return np.frombuffer(data, dtype=items, count=size, offset=20)["value"].astype(np.int64)
+
+
+def _read_arrays(query: str, width: int) -> list[np.ndarray] | None:
+    """The columns of `query` as numpy arrays, through one array per column; None if unfit."""
+    from psycopg import Cursor, errors  # PostgreSQL only
+
+    # Rows cost the server and the client a message each (2.8M purchases: ~6 s of CPU by
+    # COPY); array_agg sends each column as one value that numpy reads in place (~3 s).
+    names = ", ".join(f"c{number}" for number in range(width))
+    arrays = ", ".join(f"array_send(array_agg(q.c{number}))" for number in range(width))
+    try:
+        with transaction.atomic(), Cursor(connection.connection) as cursor:
+            # Bulk reads join large tables (refunds to purchases; the dashboard metrics join
+            # purchases to customers): 64 MB keeps those hash joins in memory instead of
+            # spilling batches to disk. LOCAL: the default is back when the transaction ends.
+            cursor.execute(_WORK_MEM_SQL)
+            cursor.execute(
+                f"SELECT {arrays} FROM ({query}) AS q({names})",  # noqa: S608
+                binary=True,
+            )
+            values = cursor.fetchone()
+    except errors.ProgramLimitExceeded:  # an array over 1 GB: about 80M rows
+        return None
+    columns = [_integer_array(value) for value in values]
+    return None if any(column is None for column in columns) else columns
+
+
 def _read_frame(sql: str, params: list, columns: list[str]) -> pd.DataFrame:
-    """Runs a SELECT of integer columns and returns a DataFrame (COPY on PostgreSQL)."""
+    """Runs a SELECT of integer columns and returns a DataFrame (in bulk on PostgreSQL)."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             query = cursor.mogrify(sql, params)
             query = query.decode() if isinstance(query, bytes) else query
+            parsed = _read_arrays(query, len(columns))
+            if parsed is not None:
+                return pd.DataFrame(dict(zip(columns, parsed, strict=True)))
             buffer = io.BytesIO()
             with cursor.copy(f"COPY ({query}) TO STDOUT") as copy:
                 for block in copy:
                     buffer.write(block)
             if not buffer.tell():
-                return pd.DataFrame({name: pd.Series(dtype="int64") for name in columns})
+                return _empty_frame(columns)
             buffer.seek(0)
             return pd.read_csv(buffer, sep="\t", header=None, names=columns, dtype="int64")
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     if not rows:
-        return pd.DataFrame({name: pd.Series(dtype="int64") for name in columns})
+        return _empty_frame(columns)
     return pd.DataFrame.from_records(rows, columns=columns).astype("int64")
 
 
@@ -107,6 +176,26 @@ def _local_days(epoch_seconds: pd.Series) -> np.ndarray:
     moments = pd.to_datetime(epoch_seconds.to_numpy(), unit="s", utc=True)
     local = moments.tz_convert(settings.TIME_ZONE).tz_localize(None)
     return local.to_numpy().astype("datetime64[D]").astype(np.int64)
+
+
+def _read_day_rows(select: str, params: list, *, moment: str, amount: str | None) -> pd.DataFrame:
+    """Rows of (customer_id, day[, cents]) where day is the local day number of `moment`.
+
+    `select` is "SELECT <customer id>, {columns} FROM ..." with `{columns}` left to fill in.
+    PostgreSQL computes the local day itself (AT TIME ZONE, the same tz database rules); other
+    databases return epoch seconds that pandas converts.
+    """
+    cents = f", {_vendor_sql(_CENTS_SQL, amount)}" if amount else ""
+    names = ["customer_id", "day", "cents"] if amount else ["customer_id", "day"]
+    if connection.vendor == "postgresql":
+        day = f"(({moment}) AT TIME ZONE %s)::date - DATE '1970-01-01'"
+        return _read_frame(select.format(columns=day + cents), [settings.TIME_ZONE, *params], names)
+    epoch = _vendor_sql(_EPOCH_SQL, moment)
+    frame = _read_frame(
+        select.format(columns=epoch + cents), params, ["customer_id", "epoch", *names[2:]]
+    )
+    frame["epoch"] = _local_days(frame["epoch"])
+    return frame.rename(columns={"epoch": "day"})
 
 
 def _id_range_sql(column: str, id_from: int | None, id_to: int | None) -> tuple[str, list]:
@@ -128,89 +217,184 @@ def read_features(*, as_of: date, id_from: int | None = None, id_to: int | None 
     repeat_mean_cents, first_day_cents, median_gap.
     """
     end = _end_of_day(as_of)
-    as_of_day = _day_number(as_of)
     id_sql, id_params = _id_range_sql("id", id_from, id_to)
     customers = _read_frame(
-        f"SELECT id FROM customers_customer WHERE 1=1{id_sql} ORDER BY id",  # noqa: S608
+        f"SELECT id FROM customers_customer WHERE 1=1{id_sql}",  # noqa: S608
         id_params,
         ["customer_id"],
     )
     id_sql, id_params = _id_range_sql("customer_id", id_from, id_to)
-    purchases = _read_frame(
-        f"SELECT customer_id, {_vendor_sql(_EPOCH_SQL, 'occurred_at')}, "  # noqa: S608
-        f"{_vendor_sql(_CENTS_SQL, 'amount')} FROM customers_purchase "
+    purchases = _read_day_rows(
+        "SELECT customer_id, {columns} FROM customers_purchase "  # noqa: S608
         f"WHERE occurred_at < %s{id_sql}",
         [end, *id_params],
-        ["customer_id", "epoch", "cents"],
+        moment="occurred_at",
+        amount="amount",
     )
     id_sql, id_params = _id_range_sql("p.customer_id", id_from, id_to)
-    refunds = _read_frame(
-        f"SELECT p.customer_id, {_vendor_sql(_EPOCH_SQL, 'r.occurred_at')}, "  # noqa: S608
-        f"{_vendor_sql(_CENTS_SQL, 'r.amount')} FROM customers_refund r "
-        f"JOIN customers_purchase p ON p.id = r.purchase_id "
+    refunds = _read_day_rows(
+        "SELECT p.customer_id, {columns} FROM customers_refund r "  # noqa: S608
+        "JOIN customers_purchase p ON p.id = r.purchase_id "
         f"WHERE r.occurred_at < %s AND p.occurred_at < %s{id_sql}",
         [end, end, *id_params],
-        ["customer_id", "epoch", "cents"],
+        moment="r.occurred_at",
+        amount="r.amount",
     )
-    return features_from_rows(customers["customer_id"], purchases, refunds, as_of_day=as_of_day)
+    return _features(
+        np.sort(customers["customer_id"].to_numpy()), purchases, refunds,
+        as_of_day=_day_number(as_of),
+    )
 
 
 def features_from_rows(
     customer_ids: pd.Series, purchases: pd.DataFrame, refunds: pd.DataFrame, *, as_of_day: int
 ) -> pd.DataFrame:
     """Per-customer features from purchase and refund rows (customer_id, epoch, cents)."""
-    purchases = purchases.assign(day=_local_days(purchases["epoch"]))
-    refunds = refunds.assign(day=_local_days(refunds["epoch"]))
+    purchases = pd.DataFrame(
+        {"customer_id": purchases["customer_id"], "day": _local_days(purchases["epoch"]),
+         "cents": purchases["cents"]}
+    )
+    refunds = pd.DataFrame(
+        {"customer_id": refunds["customer_id"], "day": _local_days(refunds["epoch"]),
+         "cents": refunds["cents"]}
+    )
+    return _features(np.asarray(customer_ids), purchases, refunds, as_of_day=as_of_day)
+
+
+def _positions(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Index in `ids` (distinct) of each value, -1 where a value is not among them."""
+    order = None if np.all(ids[1:] > ids[:-1]) else np.argsort(ids, kind="stable")
+    ordered = ids if order is None else ids[order]
+    if not ordered.size:
+        return np.full(values.size, -1, dtype=np.int64)
+    index = np.minimum(np.searchsorted(ordered, values), ordered.size - 1)
+    found = ordered[index] == values
+    if order is not None:
+        index = order[index]
+    return np.where(found, index, -1)
+
+
+def _median_per_group(owner: np.ndarray, values: np.ndarray, groups: int) -> np.ndarray:
+    """Median of the non-negative integer `values` of each group (NaN for empty groups)."""
+    medians = np.full(groups, np.nan)
+    if not values.size:
+        return medians
+    # One sort of owner * span + value orders every group's values; the middle ones are then at
+    # fixed offsets from each group's start. No Python loop, no groupby.
+    span = int(values.max()) + 1
+    ordered = np.sort(owner * span + values) % span
+    counts = np.bincount(owner, minlength=groups)
+    starts = np.cumsum(counts) - counts
+    present = counts > 0
+    low = ordered[starts[present] + (counts[present] - 1) // 2]
+    high = ordered[starts[present] + counts[present] // 2]
+    medians[present] = (low + high) / 2.0
+    return medians
+
+
+def _features(
+    customer_ids: np.ndarray, purchases: pd.DataFrame, refunds: pd.DataFrame, *, as_of_day: int
+) -> pd.DataFrame:
+    """Per-customer features from purchase and refund rows (customer_id, local day, cents).
+
+    numpy over rows sorted by (customer, day): purchase days are runs of equal keys and
+    customers runs of equal positions, so every feature is a reduceat or an index.
+    """
+    customer_ids = np.asarray(customer_ids, dtype=np.int64)
+    n = customer_ids.size
     window_start = as_of_day - DAYS_12M  # the trailing 12 months are days (start, as_of]
 
-    daily = (
-        purchases.groupby(["customer_id", "day"], sort=True)
-        .agg(cents=("cents", "sum"), orders=("cents", "size"))
-        .reset_index()
-    )
-    grouped = daily.groupby("customer_id", sort=True)
-    per = grouped.agg(
-        first_day=("day", "min"),
-        last_day=("day", "max"),
-        purchase_days=("day", "size"),
-        gross_cents=("cents", "sum"),
-        orders=("orders", "sum"),
-    )
-    first_rows = daily.drop_duplicates("customer_id", keep="first").set_index("customer_id")
-    per["first_day_cents"] = first_rows["cents"]
-    recent = daily[daily["day"] > window_start]
-    per["gross_12m_cents"] = recent.groupby("customer_id")["cents"].sum()
-    per["days_12m"] = recent.groupby("customer_id")["day"].size()
-    gaps = daily["day"].diff()
-    same_customer = daily["customer_id"].eq(daily["customer_id"].shift())
-    per["median_gap"] = (
-        pd.DataFrame({"customer_id": daily["customer_id"], "gap": gaps})[same_customer]
-        .groupby("customer_id")["gap"]
-        .median()
-    )
-    per["refunds_cents"] = refunds.groupby("customer_id")["cents"].sum()
-    per["refunds_12m_cents"] = refunds[refunds["day"] > window_start].groupby("customer_id")[
-        "cents"
-    ].sum()
+    position = _positions(customer_ids, purchases["customer_id"].to_numpy(dtype=np.int64))
+    known = position >= 0
+    position = position[known]
+    day = purchases["day"].to_numpy(dtype=np.int64)[known]
+    cents = purchases["cents"].to_numpy(dtype=np.int64)[known]
 
-    frame = pd.DataFrame(index=pd.Index(customer_ids.to_numpy(), name="customer_id")).join(per)
-    int_columns = [
-        "purchase_days", "gross_cents", "orders", "first_day_cents", "gross_12m_cents",
-        "days_12m", "refunds_cents", "refunds_12m_cents",
-    ]
-    frame[int_columns] = frame[int_columns].fillna(0).astype(np.int64)
-    has = frame["purchase_days"] > 0
-    frame["x"] = np.where(has, frame["purchase_days"] - 1, 0).astype(np.int64)
-    frame["t_x"] = np.where(has, frame["last_day"] - frame["first_day"], 0).astype(np.int64)
-    frame["T"] = np.where(has, as_of_day - frame["first_day"], 0).astype(np.int64)
-    frame["days_since_last"] = np.where(has, as_of_day - frame["last_day"], -1).astype(np.int64)
-    frame["revenue_cents"] = frame["gross_cents"] - frame["refunds_cents"]
-    frame["revenue_12m_cents"] = frame["gross_12m_cents"] - frame["refunds_12m_cents"]
-    repeat_cents = frame["gross_cents"] - frame["first_day_cents"]
-    frame["repeat_mean_cents"] = np.where(
-        frame["x"] > 0, repeat_cents / frame["x"].where(frame["x"] > 0, 1), 0.0
+    first_day = np.full(n, np.nan)
+    last_day = np.full(n, np.nan)
+    purchase_days = np.zeros(n, dtype=np.int64)
+    gross = np.zeros(n, dtype=np.int64)
+    orders = np.zeros(n, dtype=np.int64)
+    first_day_cents = np.zeros(n, dtype=np.int64)
+    gross_12m = np.zeros(n, dtype=np.int64)
+    days_12m = np.zeros(n, dtype=np.int64)
+    median_gap = np.full(n, np.nan)
+    if day.size:
+        low_day = int(day.min())
+        span = int(day.max()) - low_day + 1
+        key = position * span + (day - low_day)
+        if np.any(key[1:] < key[:-1]):
+            order = np.argsort(key)
+            key, cents = key[order], cents[order]
+        # Purchase days: runs of equal (customer, day) keys.
+        day_starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+        day_key = key[day_starts]
+        day_owner = day_key // span
+        day_number = day_key % span + low_day
+        day_cents = np.add.reduceat(cents, day_starts)
+        day_orders = np.diff(np.append(day_starts, key.size))
+        # Customers: runs of equal positions among the purchase days.
+        new_customer = np.concatenate(([True], day_owner[1:] != day_owner[:-1]))
+        starts = np.flatnonzero(new_customer)
+        ends = np.append(starts[1:], day_owner.size) - 1
+        owner = day_owner[starts]
+        first_day[owner] = day_number[starts]
+        last_day[owner] = day_number[ends]
+        purchase_days[owner] = ends - starts + 1
+        gross[owner] = np.add.reduceat(day_cents, starts)
+        orders[owner] = np.add.reduceat(day_orders, starts)
+        first_day_cents[owner] = day_cents[starts]
+        recent = day_number > window_start
+        gross_12m[owner] = np.add.reduceat(np.where(recent, day_cents, 0), starts)
+        days_12m[owner] = np.add.reduceat(recent.astype(np.int64), starts)
+        same = ~new_customer[1:]
+        median_gap = _median_per_group(
+            day_owner[1:][same], np.diff(day_number)[same], n
+        )
+
+    refund_position = _positions(customer_ids, refunds["customer_id"].to_numpy(dtype=np.int64))
+    known = refund_position >= 0
+    refund_cents = refunds["cents"].to_numpy(dtype=np.int64)[known]
+    refund_position = refund_position[known]
+    refund_recent = refunds["day"].to_numpy(dtype=np.int64)[known] > window_start
+    refunds_cents = _integer_sums(refund_position, refund_cents, n)
+    refunds_12m = _integer_sums(refund_position[refund_recent], refund_cents[refund_recent], n)
+
+    has = purchase_days > 0
+    x = np.where(has, purchase_days - 1, 0)
+    repeat_cents = gross - first_day_cents
+    return pd.DataFrame(
+        {
+            "customer_id": customer_ids,
+            "first_day": first_day,
+            "last_day": last_day,
+            "purchase_days": purchase_days,
+            "gross_cents": gross,
+            "orders": orders,
+            "first_day_cents": first_day_cents,
+            "gross_12m_cents": gross_12m,
+            "days_12m": days_12m,
+            "median_gap": median_gap,
+            "refunds_cents": refunds_cents,
+            "refunds_12m_cents": refunds_12m,
+            "x": x,
+            "t_x": np.where(has, np.nan_to_num(last_day - first_day), 0).astype(np.int64),
+            "T": np.where(has, as_of_day - np.nan_to_num(first_day), 0).astype(np.int64),
+            "days_since_last": np.where(has, as_of_day - np.nan_to_num(last_day), -1).astype(
+                np.int64
+            ),
+            "revenue_cents": gross - refunds_cents,
+            "revenue_12m_cents": gross_12m - refunds_12m,
+            "repeat_mean_cents": np.where(x > 0, repeat_cents / np.maximum(x, 1), 0.0),
+        }
     )
-    return frame.reset_index()
+
+
+def _integer_sums(position: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Exact integer sums of `values` per position 0..n-1."""
+    sums = np.zeros(n, dtype=np.int64)
+    np.add.at(sums, position, values)
+    return sums
 
 
 # -------------------------------------------------------------------------------------------
@@ -361,6 +545,30 @@ def _concentration(revenue_12m_cents: np.ndarray) -> dict:
     }
 
 
+def _distinct_patterns(
+    x: np.ndarray, t_x: np.ndarray, age: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (x, t_x, T) rows of whole numbers, in churn.compress_patterns' order.
+
+    Returns the index of one row per pattern, each row's pattern, and each pattern's count.
+    """
+    x, t_x, age = (np.asarray(v, dtype=np.int64) for v in (x, t_x, age))
+    base = int(max(x.max(initial=0), t_x.max(initial=0), age.max(initial=0))) + 1
+    smallest = min(x.min(initial=0), t_x.min(initial=0), age.min(initial=0))
+    if base > 2_000_000 or smallest < 0:  # a key would overflow: the generic (slower) way
+        _rows, first, inverse, counts = np.unique(
+            np.column_stack((x, t_x, age)), axis=0, return_index=True, return_inverse=True,
+            return_counts=True,
+        )
+        return first, inverse.reshape(-1), counts
+    # One int64 key per row sorts like (x, t_x, T) lexicographically; one sort of it is several
+    # times faster than a three-column lexsort on 1M customers.
+    _keys, first, inverse, counts = np.unique(
+        (x * base + t_x) * base + age, return_index=True, return_inverse=True, return_counts=True
+    )
+    return first, inverse.reshape(-1), counts
+
+
 def fit_model(features: pd.DataFrame, *, as_of: date, config: ScoringSettings) -> FittedModel:
     """Fits the churn and spend models and the base-wide cut-offs on the whole base."""
     buyers = features[features["purchase_days"] > 0]
@@ -385,10 +593,9 @@ def fit_model(features: pd.DataFrame, *, as_of: date, config: ScoringSettings) -
         concentration=_concentration(revenue_12m),
     )
     try:
-        x_u, t_u, age_u, counts, _inverse = churn.compress_patterns(
-            buyers["x"].to_numpy(), buyers["t_x"].to_numpy(), buyers["T"].to_numpy()
-        )
-        model.bgnbd = churn.fit_bgnbd(x_u, t_u, age_u, weights=counts)
+        columns = [buyers[name].to_numpy() for name in ("x", "t_x", "T")]
+        first, _inverse, counts = _distinct_patterns(*columns)
+        model.bgnbd = churn.fit_bgnbd(*(column[first] for column in columns), weights=counts)
     except churn.ModelFitError as error:
         model.method = CustomerScore.Method.RULE
         model.fallback_reason = _(
@@ -433,15 +640,27 @@ _SEGMENT_GRID = [
 ]
 
 
-def _rfm_segments(r: np.ndarray, f: np.ndarray, has: np.ndarray) -> np.ndarray:
-    segment = np.full(len(r), RfmSegment.NO_PURCHASES.value, dtype=object)
+def _rfm_segment_codes(r: np.ndarray, f: np.ndarray, has: np.ndarray) -> np.ndarray:
+    """Each customer's RFM segment as its position in _LABELS["rfm_segment"]."""
+    codes = {name: number for number, name in enumerate(_LABELS["rfm_segment"])}
+    segment = np.full(len(r), codes[RfmSegment.NO_PURCHASES.value], dtype=np.int16)
     unassigned = has.copy()
     for name, rule in _SEGMENT_GRID:
         match = unassigned & rule(r, f)
-        segment[match] = name
+        segment[match] = codes[name]
         unassigned &= ~match
-    segment[unassigned] = "need_attention"
+    segment[unassigned] = codes["need_attention"]
     return segment
+
+
+def _rfm_segments(r: np.ndarray, f: np.ndarray, has: np.ndarray) -> np.ndarray:
+    labels = np.asarray(_LABELS["rfm_segment"], dtype=object)
+    return labels[_rfm_segment_codes(r, f, has)]
+
+
+def _labelled(codes: np.ndarray, column: str) -> pd.Categorical:
+    """Codes as a categorical column: compares like text, and the writer stages the codes."""
+    return pd.Categorical.from_codes(codes, categories=_LABELS[column])
 
 
 @dataclass
@@ -472,14 +691,13 @@ def apply_model(
     features: pd.DataFrame, *, model: FittedModel, config: ScoringSettings, rule: DormantRule
 ) -> pd.DataFrame:
     """Scores a chunk of customers with a fitted model; returns one row per customer."""
-    out = features.copy()
-    has = out["purchase_days"].to_numpy() > 0
-    x = out["x"].to_numpy(dtype=np.float64)
-    t_x = out["t_x"].to_numpy(dtype=np.float64)
-    age = out["T"].to_numpy(dtype=np.float64)
-    days_since = out["days_since_last"].to_numpy()
+    has = features["purchase_days"].to_numpy() > 0
+    x = features["x"].to_numpy(dtype=np.float64)
+    t_x = features["t_x"].to_numpy(dtype=np.float64)
+    age = features["T"].to_numpy(dtype=np.float64)
+    days_since = features["days_since_last"].to_numpy()
     horizon = float(model.horizon_days)
-    n = len(out)
+    n = len(features)
 
     p_alive = np.full(n, np.nan)
     expected = np.full(n, np.nan)
@@ -487,84 +705,105 @@ def apply_model(
     expected_12m = np.zeros(n)
     if model.method == CustomerScore.Method.MODEL and model.bgnbd is not None and has.any():
         params = model.bgnbd
-        p_alive[has] = churn.bgnbd_p_alive(params, x[has], t_x[has], age[has])
-        expected[has] = churn.bgnbd_expected_purchases(params, x[has], t_x[has], age[has], horizon)
-        p_purchase[has] = churn.bgnbd_prob_purchase_within(
-            params, x[has], t_x[has], age[has], horizon
+        # Customers share (x, t_x, T) patterns (1M customers have a few hundred thousand), so
+        # each pattern is evaluated once and the values are spread back to its customers.
+        first, inverse, _counts = _distinct_patterns(
+            features["x"].to_numpy()[has], features["t_x"].to_numpy()[has],
+            features["T"].to_numpy()[has],
         )
+        xs, ts, ages = x[has][first], t_x[has][first], age[has][first]
+        p_alive[has] = churn.bgnbd_p_alive(params, xs, ts, ages)[inverse]
+        expected[has] = churn.bgnbd_expected_purchases(params, xs, ts, ages, horizon)[inverse]
+        p_purchase[has] = churn.bgnbd_prob_purchase_within(params, xs, ts, ages, horizon)[
+            inverse
+        ]
         expected_12m[has] = churn.bgnbd_expected_purchases(
-            params, x[has], t_x[has], age[has], float(DAYS_12M)
-        )
+            params, xs, ts, ages, float(DAYS_12M)
+        )[inverse]
 
     # Expected spend per purchase day, in cents: Gamma-Gamma where fitted, else own average.
     if model.gamma_gamma is not None:
         spend = churn.gamma_gamma_expected_spend(
-            model.gamma_gamma, x, out["repeat_mean_cents"].to_numpy()
+            model.gamma_gamma, x, features["repeat_mean_cents"].to_numpy()
         )
     else:
-        own = out["gross_cents"] / out["purchase_days"].where(out["purchase_days"] > 0, 1)
-        spend = np.where(has, own.to_numpy(), model.population_mean_cents)
+        purchase_days = features["purchase_days"].to_numpy()
+        own = features["gross_cents"].to_numpy() / np.maximum(purchase_days, 1)
+        spend = np.where(has, own, model.population_mean_cents)
     spend = np.where(has, spend, np.nan)
     clv = expected_12m * np.nan_to_num(spend)
     # Revenue at risk: what the customer would bring in 12 months if still active, times the
     # probability they are not: (1 - P(alive)) * E[12m purchases | alive] * spend, where
     # E[X | alive] = E[X] / P(alive) because a customer who left buys nothing.
-    safe_alive = np.where(p_alive > GONE_P_ALIVE, p_alive, np.nan)
-    at_risk = (1.0 - safe_alive) * (expected_12m / safe_alive) * np.nan_to_num(spend)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        safe_alive = np.where(p_alive > GONE_P_ALIVE, p_alive, np.nan)
+        at_risk = (1.0 - safe_alive) * (expected_12m / safe_alive) * np.nan_to_num(spend)
     at_risk = np.nan_to_num(at_risk, nan=0.0, posinf=0.0)
 
-    high, medium = float(config.high_risk_below), float(config.medium_risk_below)
+    low, medium, high = 0, 1, 2  # positions in _LABELS["risk_level"]
+    revenue_12m = features["revenue_12m_cents"].to_numpy()
     if model.method == CustomerScore.Method.MODEL:
-        risk = np.where(p_purchase < high, "high", np.where(p_purchase < medium, "medium", "low"))
+        risk = np.where(
+            p_purchase < float(config.high_risk_below),
+            high,
+            np.where(p_purchase < float(config.medium_risk_below), medium, low),
+        )
     else:
         fallback = config.fallback_days
         risk = np.where(
-            days_since > fallback, "high", np.where(days_since > fallback / 2, "medium", "low")
+            days_since > fallback, high, np.where(days_since > fallback / 2, medium, low)
         )
         # Without a model, the revenue at risk of a high-risk customer is their last 12 months.
-        at_risk = np.where(risk == "high", np.clip(out["revenue_12m_cents"], 0, None), 0.0)
-    risk = np.where(has, risk, "low")
+        at_risk = np.where(risk == high, np.clip(revenue_12m, 0, None), 0.0)
+    risk = np.where(has, risk, low)
 
-    regular_enough = out["purchase_days"].to_numpy() >= rule.min_purchase_days
+    regular_enough = features["purchase_days"].to_numpy() >= rule.min_purchase_days
     if rule.kind == "model" and model.method == CustomerScore.Method.MODEL:
         dormant = regular_enough & (np.nan_to_num(p_purchase, nan=1.0) < rule.threshold)
     else:
         dormant = regular_enough & (days_since > rule.days)
 
-    revenue_12m = out["revenue_12m_cents"].to_numpy()
-    value_class = np.where(
+    value_class = np.where(  # positions in _LABELS["value_class"]: -, A, B, C
         revenue_12m <= 0,
-        "-",
+        0,
         np.where(
             revenue_12m >= max(model.abc_a_min_cents, 1),
-            "A",
-            np.where(revenue_12m >= max(model.abc_b_min_cents, 1), "B", "C"),
+            1,
+            np.where(revenue_12m >= max(model.abc_b_min_cents, 1), 2, 3),
         ),
     )
     r = np.where(has, model.recency_map.apply(days_since), 0)
-    f = np.where(has, model.frequency_map.apply(out["purchase_days"].to_numpy()), 0)
-    m = np.where(has, model.monetary_map.apply(out["revenue_cents"].to_numpy().astype(float)), 0)
-
-    out["p_alive"] = p_alive
-    out["expected_purchases"] = expected
-    out["p_purchase"] = p_purchase
-    out["expected_spend_cents"] = spend
-    out["clv_cents"] = np.where(has & (model.method == CustomerScore.Method.MODEL), clv, np.nan)
-    out["at_risk_cents"] = at_risk
-    out["risk_level"] = risk
-    out["dormant"] = dormant
-    out["value_class"] = value_class
-    total = model.total_12m_cents
-    out["value_share"] = np.clip(revenue_12m, 0, None) / total if total else 0.0
-    out["rfm_r"], out["rfm_f"], out["rfm_m"] = r, f, m
-    out["rfm_segment"] = _rfm_segments(r, f, has)
-    out["suggested_stage"] = np.where(
-        out["days_12m"].to_numpy() >= REGULAR_MIN_DAYS_12M,
-        "regular",
-        np.where(has, "one_off", ""),
+    f = np.where(has, model.frequency_map.apply(features["purchase_days"].to_numpy()), 0)
+    m = np.where(
+        has, model.monetary_map.apply(features["revenue_cents"].to_numpy().astype(float)), 0
     )
-    out["method"] = model.method
-    out["horizon_days"] = model.horizon_days
+    stage = np.where(  # positions in _LABELS["suggested_stage"]: "", one_off, regular
+        features["days_12m"].to_numpy() >= REGULAR_MIN_DAYS_12M, 2, np.where(has, 1, 0)
+    )
+    total = model.total_12m_cents
+    method = _LABELS["method"].index(model.method)
+    # A shallow copy: the new columns are added without copying the features (copy-on-write).
+    out = features.copy(deep=False)
+    for name, values in {
+        "p_alive": p_alive,
+        "expected_purchases": expected,
+        "p_purchase": p_purchase,
+        "expected_spend_cents": spend,
+        "clv_cents": np.where(has & (model.method == CustomerScore.Method.MODEL), clv, np.nan),
+        "at_risk_cents": at_risk,
+        "risk_level": _labelled(risk, "risk_level"),
+        "dormant": dormant,
+        "value_class": _labelled(value_class, "value_class"),
+        "value_share": np.clip(revenue_12m, 0, None) / total if total else np.zeros(n),
+        "rfm_r": r,
+        "rfm_f": f,
+        "rfm_m": m,
+        "rfm_segment": _labelled(_rfm_segment_codes(r, f, has), "rfm_segment"),
+        "suggested_stage": _labelled(stage, "suggested_stage"),
+        "method": _labelled(np.full(n, method), "method"),
+        "horizon_days": np.full(n, model.horizon_days),
+    }.items():
+        out[name] = values
     return out
 
 
@@ -572,186 +811,298 @@ def apply_model(
 # Writing
 # -------------------------------------------------------------------------------------------
 
+# Text columns of a score travel as small codes (their position here) and are spelled out in
+# SQL: the staging rows are then all fixed-width numbers, which PostgreSQL loads by binary COPY
+# straight from numpy, with no text to format here or to parse there.
+_LABELS = {
+    "value_class": [ValueClass.NONE.value, ValueClass.A.value, ValueClass.B.value,
+                    ValueClass.C.value],
+    "method": [CustomerScore.Method.MODEL.value, CustomerScore.Method.RULE.value],
+    "risk_level": [RiskLevel.LOW.value, RiskLevel.MEDIUM.value, RiskLevel.HIGH.value],
+    "rfm_segment": [segment.value for segment in RfmSegment],
+    "suggested_stage": ["", Customer.Stage.ONE_OFF.value, Customer.Stage.REGULAR.value],
+}
+
+# (staging column, SQL type, numpy type of its binary COPY field). Money is in whole cents,
+# _NO_CENTS where undefined: PostgreSQL turns bigint cents into numeric exactly and cheaply,
+# whereas a float goes through its text form.
 _STAGE_COLUMNS = [
-    ("customer_id", "bigint"),
-    ("as_of", "date"),
-    ("first_purchase_at", "date"),
-    ("last_purchase_at", "date"),
-    ("purchase_days", "integer"),
-    ("frequency", "integer"),
-    ("recency_days", "integer"),
-    ("age_days", "integer"),
-    ("days_since_last", "integer"),
-    ("median_gap_days", "double precision"),
-    ("revenue_total", "numeric(14,2)"),
-    ("revenue_12m", "numeric(14,2)"),
-    ("average_order_value", "numeric(14,2)"),
-    ("value_share", "double precision"),
-    ("value_class", "varchar(1)"),
-    ("method", "varchar(5)"),
-    ("p_alive", "double precision"),
-    ("expected_purchases", "double precision"),
-    ("p_purchase", "double precision"),
-    ("expected_spend", "numeric(14,2)"),
-    ("clv_12m", "numeric(14,2)"),
-    ("revenue_at_risk", "numeric(14,2)"),
-    ("risk_level", "varchar(6)"),
-    ("dormant", "boolean"),
-    ("rfm_r", "smallint"),
-    ("rfm_f", "smallint"),
-    ("rfm_m", "smallint"),
-    ("rfm_segment", "varchar(20)"),
-    ("suggested_stage", "varchar(10)"),
-    ("horizon_days", "smallint"),
-    ("scored_at", "timestamp with time zone"),
+    ("customer_id", "bigint", ">i8"),
+    ("first_day", "integer", ">i4"),
+    ("last_day", "integer", ">i4"),
+    ("purchase_days", "integer", ">i4"),
+    ("frequency", "integer", ">i4"),
+    ("recency_days", "integer", ">i4"),
+    ("age_days", "integer", ">i4"),
+    ("days_since_last", "integer", ">i4"),
+    ("median_gap_days", "double precision", ">f8"),
+    ("revenue_total", "bigint", ">i8"),
+    ("revenue_12m", "bigint", ">i8"),
+    ("average_order_value", "bigint", ">i8"),
+    ("value_share", "double precision", ">f8"),
+    ("value_class", "smallint", ">i2"),
+    ("method", "smallint", ">i2"),
+    ("p_alive", "double precision", ">f8"),
+    ("expected_purchases", "double precision", ">f8"),
+    ("p_purchase", "double precision", ">f8"),
+    ("expected_spend", "bigint", ">i8"),
+    ("clv_12m", "bigint", ">i8"),
+    ("revenue_at_risk", "bigint", ">i8"),
+    ("risk_level", "smallint", ">i2"),
+    ("dormant", "boolean", "?"),
+    ("rfm_r", "smallint", ">i2"),
+    ("rfm_f", "smallint", ">i2"),
+    ("rfm_m", "smallint", ">i2"),
+    ("rfm_segment", "smallint", ">i2"),
+    ("suggested_stage", "smallint", ">i2"),
+    ("horizon_days", "smallint", ">i2"),
 ]
-_COLUMN_NAMES = [name for name, _type in _STAGE_COLUMNS]
+_STAGE_NAMES = [name for name, _sql, _numpy in _STAGE_COLUMNS]
 _STAGE_TABLE = "customers_score_stage"
+_PGCOPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+_PGCOPY_TRAILER = b"\xff\xff"
+# Score columns in the order of the upsert; as_of and scored_at are the same for every row.
+_SCORE_COLUMNS = [
+    "customer_id", "as_of", "first_purchase_at", "last_purchase_at", "purchase_days",
+    "frequency", "recency_days", "age_days", "days_since_last", "median_gap_days",
+    "revenue_total", "revenue_12m", "average_order_value", "value_share", "value_class",
+    "method", "p_alive", "expected_purchases", "p_purchase", "expected_spend", "clv_12m",
+    "revenue_at_risk", "risk_level", "dormant", "rfm_r", "rfm_f", "rfm_m", "rfm_segment",
+    "suggested_stage", "horizon_days", "scored_at",
+]
+# Whole cents beyond this are clipped (numeric(14, 2) holds less than 10**12 roubles anyway).
+_MAX_CENTS = 10**13
+# Staged for money that is undefined (no model, no purchases); stored as NULL.
+_NO_CENTS = -(10**15)
 
 
-def _money(cents) -> np.ndarray:
-    """Cents as two-place decimal strings, None where undefined.
-
-    Exact: for whole cents below 2**53, the double nearest to cents / 100 prints back as the
-    same two-place decimal, so no money value is changed by the float on its way to the text.
-    """
-    values = np.asarray(pd.to_numeric(pd.Series(cents), errors="coerce"), dtype=np.float64)
-    values = np.clip(np.round(values), -(10**13), 10**13) / 100.0
-    text = np.char.mod("%.2f", np.nan_to_num(values)).astype(object)
-    text[~np.isfinite(values)] = None
-    return text
+def _label_codes(values, labels: list[str]) -> np.ndarray:
+    codes = pd.Categorical(values, categories=labels).codes.astype(np.int16)
+    if np.any(codes < 0):
+        unknown = sorted(set(pd.Series(values)[codes < 0].astype(str)))
+        raise ValueError(f"unexpected score labels: {unknown}")
+    return codes
 
 
-def _stage_frame(scored: pd.DataFrame, *, as_of: date, scored_at: datetime) -> pd.DataFrame:
-    def day(values: pd.Series) -> pd.Series:
-        days = pd.to_datetime(values.to_numpy(dtype="float64"), unit="D", origin="unix")
-        return pd.Series(days.strftime("%Y-%m-%d"), index=values.index).where(values.notna())
+def _whole_cents(values) -> np.ndarray:
+    """Cents rounded to whole cents, as the stored two-place decimals hold; NaN as _NO_CENTS."""
+    cents = np.clip(np.round(np.asarray(values, dtype=np.float64)), -_MAX_CENTS, _MAX_CENTS)
+    return np.where(np.isnan(cents), _NO_CENTS, cents).astype(np.int64)
 
-    def floats(values) -> pd.Series:
-        series = pd.Series(values, index=scored.index, dtype="float64")
-        return series.where(np.isfinite(series))
 
-    has = scored["purchase_days"] > 0
-    aov = scored["gross_cents"] / scored["orders"].where(scored["orders"] > 0, 1)
-    frame = pd.DataFrame(
-        {
-            "customer_id": scored["customer_id"].astype(np.int64),
-            "as_of": as_of.isoformat(),
-            "first_purchase_at": day(scored["first_day"].where(has)),
-            "last_purchase_at": day(scored["last_day"].where(has)),
-            "purchase_days": scored["purchase_days"],
-            "frequency": scored["x"],
-            "recency_days": scored["t_x"],
-            "age_days": scored["T"],
-            "days_since_last": scored["days_since_last"].where(has).astype("Int64"),
-            "median_gap_days": floats(scored["median_gap"]),
-            "revenue_total": _money(scored["revenue_cents"]),
-            "revenue_12m": _money(scored["revenue_12m_cents"]),
-            "average_order_value": _money(aov.where(has, 0)),
-            "value_share": floats(scored["value_share"]).fillna(0.0),
-            "value_class": scored["value_class"],
-            "method": scored["method"],
-            "p_alive": floats(scored["p_alive"]),
-            "expected_purchases": floats(scored["expected_purchases"]),
-            "p_purchase": floats(scored["p_purchase"]),
-            "expected_spend": _money(scored["expected_spend_cents"]),
-            "clv_12m": _money(scored["clv_cents"]),
-            "revenue_at_risk": _money(np.nan_to_num(scored["at_risk_cents"].to_numpy())),
-            "risk_level": scored["risk_level"],
-            "dormant": scored["dormant"].astype(bool),
-            "rfm_r": scored["rfm_r"].astype(np.int64),
-            "rfm_f": scored["rfm_f"].astype(np.int64),
-            "rfm_m": scored["rfm_m"].astype(np.int64),
-            "rfm_segment": scored["rfm_segment"],
-            "suggested_stage": scored["suggested_stage"],
-            "horizon_days": scored["horizon_days"].astype(np.int64),
-            "scored_at": scored_at.isoformat(),
-        }
-    )
-    return frame[_COLUMN_NAMES]
+def _stage_columns(scored: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The staging row of each scored customer, as numpy columns of the staging types."""
+    has = scored["purchase_days"].to_numpy() > 0
+    orders = scored["orders"].to_numpy()
+    aov = np.where(has, scored["gross_cents"].to_numpy() / np.maximum(orders, 1), 0.0)
+    value_share = np.asarray(scored["value_share"], dtype=np.float64)
+    values = {
+        "customer_id": scored["customer_id"].to_numpy(dtype=np.int64),
+        "first_day": np.nan_to_num(scored["first_day"].to_numpy(dtype=np.float64)),
+        "last_day": np.nan_to_num(scored["last_day"].to_numpy(dtype=np.float64)),
+        "purchase_days": scored["purchase_days"].to_numpy(),
+        "frequency": scored["x"].to_numpy(),
+        "recency_days": scored["t_x"].to_numpy(),
+        "age_days": scored["T"].to_numpy(),
+        "days_since_last": np.where(has, scored["days_since_last"].to_numpy(), 0),
+        "median_gap_days": scored["median_gap"].to_numpy(dtype=np.float64),
+        "revenue_total": _whole_cents(scored["revenue_cents"]),
+        "revenue_12m": _whole_cents(scored["revenue_12m_cents"]),
+        "average_order_value": _whole_cents(aov),
+        "value_share": np.where(np.isfinite(value_share), value_share, 0.0),
+        "value_class": _label_codes(scored["value_class"], _LABELS["value_class"]),
+        "method": _label_codes(scored["method"], _LABELS["method"]),
+        "p_alive": scored["p_alive"].to_numpy(dtype=np.float64),
+        "expected_purchases": scored["expected_purchases"].to_numpy(dtype=np.float64),
+        "p_purchase": scored["p_purchase"].to_numpy(dtype=np.float64),
+        "expected_spend": _whole_cents(scored["expected_spend_cents"]),
+        "clv_12m": _whole_cents(scored["clv_cents"]),
+        "revenue_at_risk": _whole_cents(np.nan_to_num(scored["at_risk_cents"].to_numpy())),
+        "risk_level": _label_codes(scored["risk_level"], _LABELS["risk_level"]),
+        "dormant": scored["dormant"].to_numpy(dtype=bool),
+        "rfm_r": scored["rfm_r"].to_numpy(),
+        "rfm_f": scored["rfm_f"].to_numpy(),
+        "rfm_m": scored["rfm_m"].to_numpy(),
+        "rfm_segment": _label_codes(scored["rfm_segment"], _LABELS["rfm_segment"]),
+        "suggested_stage": _label_codes(scored["suggested_stage"], _LABELS["suggested_stage"]),
+        "horizon_days": scored["horizon_days"].to_numpy(),
+    }
+    return {
+        name: np.asarray(values[name]).astype(np.dtype(kind).newbyteorder("="))
+        for name, _sql, kind in _STAGE_COLUMNS
+    }
 
 
 def _create_stage(cursor) -> None:
     cursor.execute(f"DROP TABLE IF EXISTS {_STAGE_TABLE}")
-    columns = ", ".join(f"{name} {kind}" for name, kind in _STAGE_COLUMNS)
+    columns = ", ".join(f"{name} {kind}" for name, kind, _numpy in _STAGE_COLUMNS)
     temporary = "TEMPORARY" if connection.vendor == "postgresql" else "TEMP"
     cursor.execute(f"CREATE {temporary} TABLE {_STAGE_TABLE} ({columns})")
 
 
-def _plain(value):
-    """A Python value for the DB-API (numpy scalars and pandas' missing values converted)."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-        return None if isinstance(value, float) and math.isnan(value) else value
-    return value
+def _binary_copy_rows(columns: dict[str, np.ndarray], start: int, stop: int) -> bytes:
+    """Rows start..stop of the staging columns in PostgreSQL's binary COPY format."""
+    fields = [("count", ">i2")]
+    for name, _sql, kind in _STAGE_COLUMNS:
+        fields += [(f"{name}_length", ">i4"), (name, kind)]
+    rows = np.empty(stop - start, dtype=np.dtype(fields))
+    rows["count"] = len(_STAGE_COLUMNS)
+    for name, _sql, kind in _STAGE_COLUMNS:
+        rows[f"{name}_length"] = np.dtype(kind).itemsize
+        rows[name] = columns[name][start:stop]
+    return rows.tobytes()
 
 
-def _load_stage(cursor, frame: pd.DataFrame) -> None:
-    for start in range(0, len(frame), STAGE_BATCH):
-        part = frame.iloc[start : start + STAGE_BATCH]
-        if connection.vendor == "postgresql":
-            buffer = io.StringIO()
-            part.to_csv(buffer, sep="\t", header=False, index=False, na_rep="\\N")
-            with cursor.copy(
-                f"COPY {_STAGE_TABLE} ({', '.join(_COLUMN_NAMES)}) FROM STDIN"
-            ) as copy:
-                copy.write(buffer.getvalue())
-        else:
-            rows = [tuple(map(_plain, row)) for row in part.itertuples(index=False, name=None)]
-            placeholders = ", ".join(["%s"] * len(_COLUMN_NAMES))
-            cursor.executemany(
-                f"INSERT INTO {_STAGE_TABLE} ({', '.join(_COLUMN_NAMES)}) "  # noqa: S608
-                f"VALUES ({placeholders})",
-                rows,
-            )
+def _load_stage(cursor, columns: dict[str, np.ndarray]) -> None:
+    total = len(columns["customer_id"])
+    names = ", ".join(_STAGE_NAMES)
+    if connection.vendor == "postgresql":
+        with cursor.copy(f"COPY {_STAGE_TABLE} ({names}) FROM STDIN (FORMAT binary)") as copy:
+            copy.write(_PGCOPY_SIGNATURE + bytes(8))  # no flags, no header extension
+            for start in range(0, total, STAGE_BATCH):
+                copy.write(_binary_copy_rows(columns, start, min(start + STAGE_BATCH, total)))
+            copy.write(_PGCOPY_TRAILER)
+        # The temporary table has no statistics until analysed; the joins below are planned
+        # for its real size only then.
+        cursor.execute(f"ANALYZE {_STAGE_TABLE}")
+        return
+    placeholders = ", ".join(["%s"] * len(_STAGE_COLUMNS))
+    for start in range(0, total, STAGE_BATCH):
+        # tolist() gives plain Python values; SQLite stores NaN as NULL.
+        values = [columns[name][start : start + STAGE_BATCH].tolist() for name in _STAGE_NAMES]
+        cursor.executemany(
+            f"INSERT INTO {_STAGE_TABLE} ({names}) VALUES ({placeholders})",  # noqa: S608
+            list(zip(*values, strict=True)),
+        )
 
 
-_TRANSITION_DIMENSIONS = [
-    ("value", "value_class", "value_class"),
-    ("risk", "risk_level", "risk_level"),
-    ("segment", "rfm_segment", "rfm_segment"),
-    (
-        "dormant",
-        "CASE WHEN c.dormant THEN 'yes' ELSE 'no' END",
-        "CASE WHEN s.dormant THEN 'yes' ELSE 'no' END",
-    ),
-]
+def _label_sql(column: str) -> str:
+    cases = " ".join(f"WHEN {code} THEN '{label}'" for code, label in enumerate(_LABELS[column]))
+    return f"CASE s.{column} {cases} END"
 
 
-def _write_stage(cursor) -> int:
-    """Transitions, then the score upsert, then the suggested stages; returns transitions made."""
-    made = 0
-    for dimension, old, new in _TRANSITION_DIMENSIONS:
-        old_sql = old if old.startswith("CASE") else f"c.{old}"
-        new_sql = new if new.startswith("CASE") else f"s.{new}"
-        # A customer's first score is not a move; a re-run for the same date updates the move.
+def _score_sql() -> dict[str, str]:
+    """The SQL of each score column from a staging row `s` (as_of and scored_at are params)."""
+    postgres = connection.vendor == "postgresql"
+
+    def day(column: str) -> str:
+        value = (
+            f"DATE '1970-01-01' + s.{column}"
+            if postgres
+            else f"date(s.{column} * 86400, 'unixepoch')"
+        )
+        return f"CASE WHEN s.purchase_days > 0 THEN {value} END"
+
+    def maybe(column: str) -> str:  # NaN means undefined: NULL
+        return f"NULLIF(s.{column}, 'NaN'::float8)" if postgres else f"s.{column}"
+
+    def money(column: str) -> str:  # whole cents to an exact two-place decimal
+        return f"s.{column} * 0.01" if postgres else f"s.{column} / 100.0"
+
+    def maybe_money(column: str) -> str:
+        cents = f"NULLIF(s.{column}, {_NO_CENTS})"
+        return f"{cents} * 0.01" if postgres else f"{cents} / 100.0"
+
+    sql = {name: f"s.{name}" for name in _SCORE_COLUMNS}
+    sql.update(
+        as_of="%(as_of)s",
+        scored_at="%(scored_at)s",
+        first_purchase_at=day("first_day"),
+        last_purchase_at=day("last_day"),
+        days_since_last="CASE WHEN s.purchase_days > 0 THEN s.days_since_last END",
+        median_gap_days=maybe("median_gap_days"),
+        p_alive=maybe("p_alive"),
+        expected_purchases=maybe("expected_purchases"),
+        p_purchase=maybe("p_purchase"),
+        revenue_total=money("revenue_total"),
+        revenue_12m=money("revenue_12m"),
+        average_order_value=money("average_order_value"),
+        revenue_at_risk=money("revenue_at_risk"),
+        expected_spend=maybe_money("expected_spend"),
+        clv_12m=maybe_money("clv_12m"),
+        **{column: _label_sql(column) for column in _LABELS},
+    )
+    return sql
+
+
+def _dormant_sql(alias: str) -> str:
+    return f"CASE WHEN {alias}.dormant THEN 'yes' ELSE 'no' END"
+
+
+def _write_transitions(cursor, params: dict) -> int:
+    """Records the moves of customers already scored; returns how many."""
+    # (dimension, stored value, new value): a first score is not a move, and a re-run for the
+    # same date updates the move instead of adding one.
+    moves = [
+        ("value", "c.value_class", _label_sql("value_class")),
+        ("risk", "c.risk_level", _label_sql("risk_level")),
+        ("segment", "c.rfm_segment", _label_sql("rfm_segment")),
+        ("dormant", _dormant_sql("c"), _dormant_sql("s")),
+    ]
+    insert = (
+        "INSERT INTO customers_scoretransition "
+        "(customer_id, as_of, dimension, from_value, to_value) "
+    )
+    upsert = (
+        " ON CONFLICT (customer_id, as_of, dimension) DO UPDATE SET to_value = excluded.to_value"
+    )
+    join = f"FROM {_STAGE_TABLE} s JOIN customers_customerscore c ON c.customer_id = s.customer_id"
+    if connection.vendor == "postgresql":
+        # One pass over the join yields all four comparisons (a lateral VALUES list).
+        values = ", ".join(f"('{name}', {old}, {new})" for name, old, new in moves)
         cursor.execute(
-            f"INSERT INTO customers_scoretransition "  # noqa: S608
-            f"(customer_id, as_of, dimension, from_value, to_value) "
-            f"SELECT s.customer_id, s.as_of, %s, {old_sql}, {new_sql} "
-            f"FROM {_STAGE_TABLE} s JOIN customers_customerscore c "
-            f"ON c.customer_id = s.customer_id WHERE {old_sql} <> {new_sql} "
-            f"ON CONFLICT (customer_id, as_of, dimension) DO UPDATE SET to_value = excluded.to_value",
-            [dimension],
+            f"{insert}SELECT s.customer_id, %(as_of)s, m.dimension, m.from_value, m.to_value "
+            f"{join} CROSS JOIN LATERAL (VALUES {values}) AS m(dimension, from_value, to_value) "
+            f"WHERE m.from_value <> m.to_value{upsert}",
+            params,
+        )
+        return max(cursor.rowcount, 0)
+    made = 0
+    for name, old, new in moves:
+        cursor.execute(
+            f"{insert}SELECT s.customer_id, %(as_of)s, '{name}', {old}, {new} "
+            f"{join} WHERE {old} <> {new}{upsert}",
+            params,
         )
         made += max(cursor.rowcount, 0)
-    columns = ", ".join(_COLUMN_NAMES)
-    selected = ", ".join(f"s.{name}" for name in _COLUMN_NAMES)
-    updates = ", ".join(f"{name} = excluded.{name}" for name in _COLUMN_NAMES[1:])
+    return made
+
+
+def _write_stage(cursor, *, as_of: date, scored_at: datetime) -> int:
+    """Transitions, then the score upsert, then the suggested stages; returns transitions made."""
+    params = {
+        "as_of": connection.ops.adapt_datefield_value(as_of),
+        "scored_at": connection.ops.adapt_datetimefield_value(scored_at),
+    }
+    made = _write_transitions(cursor, params)
+    sql = _score_sql()
+    # Existing scores by one joined UPDATE, then the new ones: cheaper than one upsert, which
+    # probes the key index row by row before each update (~10% less database CPU and WAL on
+    # 1M rows). The insert still resolves conflicts, for a chunk scored twice at once.
+    sets = ", ".join(f"{name} = {sql[name]}" for name in _SCORE_COLUMNS[1:])
+    cursor.execute(
+        f"UPDATE customers_customerscore SET {sets} FROM {_STAGE_TABLE} s "  # noqa: S608
+        f"WHERE customers_customerscore.customer_id = s.customer_id",
+        params,
+    )
+    columns = ", ".join(_SCORE_COLUMNS)
+    selected = ", ".join(sql[name] for name in _SCORE_COLUMNS)
+    updates = ", ".join(f"{name} = excluded.{name}" for name in _SCORE_COLUMNS[1:])
     cursor.execute(
         f"INSERT INTO customers_customerscore ({columns}) "  # noqa: S608
-        f"SELECT {selected} FROM {_STAGE_TABLE} s WHERE true "
-        f"ON CONFLICT (customer_id) DO UPDATE SET {updates}"
+        f"SELECT {selected} FROM {_STAGE_TABLE} s WHERE NOT EXISTS "
+        f"(SELECT 1 FROM customers_customerscore c WHERE c.customer_id = s.customer_id) "
+        f"ON CONFLICT (customer_id) DO UPDATE SET {updates}",
+        params,
     )
     # Partners are set by hand and never overwritten; customers without purchases keep theirs.
+    suggested = sql["suggested_stage"]
     cursor.execute(
-        f"UPDATE customers_customer SET stage = s.suggested_stage "  # noqa: S608
+        f"UPDATE customers_customer SET stage = {suggested} "  # noqa: S608
         f"FROM {_STAGE_TABLE} s WHERE customers_customer.id = s.customer_id "
-        f"AND s.suggested_stage <> '' AND customers_customer.stage <> %s "
-        f"AND customers_customer.stage <> s.suggested_stage",
-        [Customer.Stage.PARTNER],
+        f"AND s.suggested_stage <> 0 AND customers_customer.stage <> %(partner)s "
+        f"AND customers_customer.stage <> {suggested}",
+        {"partner": Customer.Stage.PARTNER.value},
     )
     cursor.execute(f"DROP TABLE IF EXISTS {_STAGE_TABLE}")
     return made
@@ -759,11 +1110,14 @@ def _write_stage(cursor) -> int:
 
 def write_scores(scored: pd.DataFrame, *, as_of: date) -> int:
     """Stores a chunk's scores and transitions in one transaction; returns transitions made."""
-    frame = _stage_frame(scored, as_of=as_of, scored_at=timezone.now())
+    columns = _stage_columns(scored)
     with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The staging rows are joined with the scores and with the customers.
+            cursor.execute(_WORK_MEM_SQL)
         _create_stage(cursor)
-        _load_stage(cursor, frame)
-        return _write_stage(cursor)
+        _load_stage(cursor, columns)
+        return _write_stage(cursor, as_of=as_of, scored_at=timezone.now())
 
 
 # -------------------------------------------------------------------------------------------
@@ -773,19 +1127,19 @@ def write_scores(scored: pd.DataFrame, *, as_of: date) -> int:
 
 def _summary_counts() -> dict:
     """Counts by value class x risk level and dormant customers, from the stored scores."""
-    rows = CustomerScore.objects.values("value_class", "risk_level").annotate(n=Count("pk"))
-    matrix: dict[str, dict[str, int]] = {}
-    for row in rows:
-        matrix.setdefault(row["value_class"], {})[row["risk_level"]] = row["n"]
-    totals = CustomerScore.objects.aggregate(
+    # One pass over the scores (1M rows: a second pass for the totals cost another second).
+    rows = CustomerScore.objects.values("value_class", "risk_level").annotate(
+        n=Count("pk"),
         dormant=Count("pk", filter=Q(dormant=True)),
         at_risk=Sum("revenue_at_risk", filter=Q(risk_level="high")),
     )
-    return {
-        "matrix": matrix,
-        "dormant": totals["dormant"],
-        "revenue_at_risk_high": str(totals["at_risk"] or 0),
-    }
+    matrix: dict[str, dict[str, int]] = {}
+    dormant, at_risk = 0, Decimal(0)
+    for row in rows:
+        matrix.setdefault(row["value_class"], {})[row["risk_level"]] = row["n"]
+        dormant += row["dormant"]
+        at_risk += row["at_risk"] or 0
+    return {"matrix": matrix, "dormant": dormant, "revenue_at_risk_high": str(at_risk)}
 
 
 def customer_id_ranges(chunk_size: int) -> list[tuple[int, int]]:
@@ -839,7 +1193,11 @@ def score_chunk(*, run_id: int, id_from: int, id_to: int, features: pd.DataFrame
         features = read_features(as_of=run.as_of, id_from=id_from, id_to=id_to)
     else:
         ids = features["customer_id"]
-        features = features[(ids >= id_from) & (ids < id_to)]
+        if ids.is_monotonic_increasing:  # as read_features returns them: slice without a copy
+            first, stop = np.searchsorted(ids.to_numpy(), [id_from, id_to])
+            features = features.iloc[first:stop]
+        else:
+            features = features[(ids >= id_from) & (ids < id_to)]
     scored = apply_model(features, model=model, config=ScoringSettings.load(), rule=rule)
     transitions = write_scores(scored, as_of=run.as_of)
     ScoringRun.objects.filter(pk=run_id).update(chunks_done=F("chunks_done") + 1)
@@ -914,13 +1272,13 @@ def _rounded(value: float | None) -> float | None:
 
 def _purchase_days_between(start: date, until: date) -> pd.Series:
     """Distinct local purchase days per customer in the window (start, until]."""
-    frame = _read_frame(
-        f"SELECT customer_id, {_vendor_sql(_EPOCH_SQL, 'occurred_at')} "  # noqa: S608
-        f"FROM customers_purchase WHERE occurred_at >= %s AND occurred_at < %s",
+    frame = _read_day_rows(
+        "SELECT customer_id, {columns} FROM customers_purchase "
+        "WHERE occurred_at >= %s AND occurred_at < %s",
         [_end_of_day(start), _end_of_day(until)],
-        ["customer_id", "epoch"],
+        moment="occurred_at",
+        amount=None,
     )
-    frame = frame.assign(day=_local_days(frame["epoch"]))
     return frame.drop_duplicates(["customer_id", "day"]).groupby("customer_id").size()
 
 

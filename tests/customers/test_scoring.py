@@ -6,6 +6,7 @@ from io import StringIO
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pandas as pd
 import pytest
 from django.core.management import call_command
 
@@ -319,3 +320,52 @@ def test_a_past_as_of_ignores_later_purchases():
     score = CustomerScore.objects.get(customer=customer)
     assert score.purchase_days == 1
     assert score.last_purchase_at == date(2026, 1, 1)
+
+
+def test_features_match_a_per_customer_reference_on_random_rows():
+    rng = np.random.default_rng(3)
+    as_of_day = 20_000
+    ids = np.array([5, 9, 12, 40, 41, 77])  # 77 never buys
+    buyers = rng.choice(ids[:-1], size=60)
+    purchases = {
+        "customer_id": buyers,
+        "epoch": (as_of_day - rng.integers(0, 700, size=60)) * 86_400 + 9 * 3600,
+        "cents": rng.integers(0, 50_000, size=60),
+    }
+    refunds = {
+        "customer_id": np.array([5, 9, 999]),  # 999 is not among the customers: ignored
+        "epoch": np.array([as_of_day - 10, as_of_day - 400, as_of_day - 1]) * 86_400 + 9 * 3600,
+        "cents": np.array([100, 250, 7]),
+    }
+    frame = scoring.features_from_rows(
+        pd.Series(ids), pd.DataFrame(purchases), pd.DataFrame(refunds), as_of_day=as_of_day
+    ).set_index("customer_id")
+    days = scoring._local_days(pd.Series(purchases["epoch"]))
+    for customer in ids:
+        mine = buyers == customer
+        row = frame.loc[customer]
+        refunded = refunds["cents"][refunds["customer_id"] == customer].sum()
+        if not mine.any():
+            assert row["purchase_days"] == 0
+            assert row["revenue_cents"] == 0
+            assert math.isnan(row["median_gap"])
+            continue
+        per_day = pd.Series(purchases["cents"][mine]).groupby(days[mine]).sum().sort_index()
+        recent = per_day[per_day.index > as_of_day - 365]
+        recent_refunds = sum(
+            cents for who, epoch, cents in zip(*refunds.values(), strict=True)
+            if who == customer and epoch // 86_400 > as_of_day - 365
+        )
+        assert row["purchase_days"] == len(per_day)
+        assert row["orders"] == mine.sum()
+        assert row["first_day"] == per_day.index[0]
+        assert row["days_since_last"] == as_of_day - per_day.index[-1]
+        assert row["revenue_cents"] == per_day.sum() - refunded
+        assert row["revenue_12m_cents"] == recent.sum() - recent_refunds
+        assert row["days_12m"] == len(recent)
+        assert row["first_day_cents"] == per_day.iloc[0]
+        gaps = np.diff(per_day.index.to_numpy())
+        if gaps.size:
+            assert row["median_gap"] == np.median(gaps)
+        else:
+            assert math.isnan(row["median_gap"])
