@@ -15,7 +15,8 @@ The pipeline, as of a date D (purchases after D are ignored, so a past date repr
 4. **Write** through a staging table (binary COPY of numbers on PostgreSQL; text columns travel
    as codes and are spelled out in SQL): transitions first (customers whose value class, risk,
    RFM segment or dormant flag changed), then one upsert of the scores, then the suggested
-   stages (partners, set by hand, are never overwritten).
+   stages (partners, set by hand, are never overwritten). In-process runs on PostgreSQL write
+   PARALLEL_WRITERS chunks at once, each in its own session and transaction.
 
 bench/scoring.py times the whole run on synthetic bases of 10k to 1M customers.
 
@@ -30,6 +31,7 @@ import io
 import itertools
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -64,6 +66,13 @@ REGULAR_MIN_DAYS_12M = 3
 GONE_P_ALIVE = 1e-6
 # Rows per COPY or insert batch into the staging table: keeps client memory flat on 1M customers.
 STAGE_BATCH = 100_000
+# Sessions that write a run's chunks at once (score_customers on PostgreSQL). Writing is most of a
+# run and nearly all of it is the database's CPU (storing 1M scores: ~25 s of one backend); two
+# backends use both cores of the 2-core reference machine (measured: 27 s -> 14 s when it is
+# otherwise idle), more would only queue for them.
+PARALLEL_WRITERS = 2
+# Smaller bases are written by one session: a second one's set-up costs more than it saves.
+PARALLEL_MIN_CUSTOMERS = 50_000
 EPOCH = date(1970, 1, 1)
 
 # date_part gives a double, three times cheaper than extract's numeric on PostgreSQL, and exact
@@ -856,6 +865,7 @@ _STAGE_COLUMNS = [
     ("rfm_segment", "smallint", ">i2"),
     ("suggested_stage", "smallint", ">i2"),
     ("horizon_days", "smallint", ">i2"),
+    ("stored", "boolean", "?"),  # the customer already has a score row
 ]
 _STAGE_NAMES = [name for name, _sql, _numpy in _STAGE_COLUMNS]
 _STAGE_TABLE = "customers_score_stage"
@@ -926,6 +936,7 @@ def _stage_columns(scored: pd.DataFrame) -> dict[str, np.ndarray]:
         "rfm_segment": _label_codes(scored["rfm_segment"], _LABELS["rfm_segment"]),
         "suggested_stage": _label_codes(scored["suggested_stage"], _LABELS["suggested_stage"]),
         "horizon_days": scored["horizon_days"].to_numpy(),
+        "stored": np.zeros(len(scored), dtype=bool),
     }
     return {
         name: np.asarray(values[name]).astype(np.dtype(kind).newbyteorder("="))
@@ -1046,7 +1057,10 @@ def _write_transitions(cursor, params: dict) -> int:
     upsert = (
         " ON CONFLICT (customer_id, as_of, dimension) DO UPDATE SET to_value = excluded.to_value"
     )
-    join = f"FROM {_STAGE_TABLE} s JOIN customers_customerscore c ON c.customer_id = s.customer_id"
+    join = (
+        f"FROM {_STAGE_TABLE} s JOIN customers_customerscore c ON c.customer_id = s.customer_id "
+        f"AND c.customer_id BETWEEN %(low)s AND %(high)s"
+    )
     if connection.vendor == "postgresql":
         # One pass over the join yields all four comparisons (a lateral VALUES list).
         values = ", ".join(f"('{name}', {old}, {new})" for name, old, new in moves)
@@ -1068,21 +1082,30 @@ def _write_transitions(cursor, params: dict) -> int:
     return made
 
 
-def _write_stage(cursor, *, as_of: date, scored_at: datetime) -> int:
-    """Transitions, then the score upsert, then the suggested stages; returns transitions made."""
+def _write_stage(cursor, *, as_of: date, scored_at: datetime, low: int, high: int) -> int:
+    """Transitions, then the scores, then the suggested stages; returns transitions made.
+
+    `low` and `high` bound the staged customer ids, so the joins read only the chunk's part of
+    the scores and customers tables when a run is written in chunks.
+    """
     params = {
         "as_of": connection.ops.adapt_datefield_value(as_of),
         "scored_at": connection.ops.adapt_datetimefield_value(scored_at),
+        "low": low,
+        "high": high,
     }
     made = _write_transitions(cursor, params)
     sql = _score_sql()
-    # Existing scores by one joined UPDATE, then the new ones: cheaper than one upsert, which
-    # probes the key index row by row before each update (~10% less database CPU and WAL on
-    # 1M rows). The insert still resolves conflicts, for a chunk scored twice at once.
+    # Scores already stored (s.stored) by one joined UPDATE, the others by an INSERT: cheaper
+    # than one upsert, which probes the key index row by row before each update (~10% less
+    # database CPU and WAL on 1M rows). The insert still resolves conflicts, for a chunk
+    # scored twice at once. s.stored comes from a read, not a NOT EXISTS here: on a first run
+    # the planner sees an empty table and would rescan it, growing, for every inserted row.
     sets = ", ".join(f"{name} = {sql[name]}" for name in _SCORE_COLUMNS[1:])
     cursor.execute(
         f"UPDATE customers_customerscore SET {sets} FROM {_STAGE_TABLE} s "  # noqa: S608
-        f"WHERE customers_customerscore.customer_id = s.customer_id",
+        f"WHERE customers_customerscore.customer_id = s.customer_id AND s.stored "
+        f"AND customers_customerscore.customer_id BETWEEN %(low)s AND %(high)s",
         params,
     )
     columns = ", ".join(_SCORE_COLUMNS)
@@ -1090,8 +1113,7 @@ def _write_stage(cursor, *, as_of: date, scored_at: datetime) -> int:
     updates = ", ".join(f"{name} = excluded.{name}" for name in _SCORE_COLUMNS[1:])
     cursor.execute(
         f"INSERT INTO customers_customerscore ({columns}) "  # noqa: S608
-        f"SELECT {selected} FROM {_STAGE_TABLE} s WHERE NOT EXISTS "
-        f"(SELECT 1 FROM customers_customerscore c WHERE c.customer_id = s.customer_id) "
+        f"SELECT {selected} FROM {_STAGE_TABLE} s WHERE NOT s.stored "
         f"ON CONFLICT (customer_id) DO UPDATE SET {updates}",
         params,
     )
@@ -1100,24 +1122,43 @@ def _write_stage(cursor, *, as_of: date, scored_at: datetime) -> int:
     cursor.execute(
         f"UPDATE customers_customer SET stage = {suggested} "  # noqa: S608
         f"FROM {_STAGE_TABLE} s WHERE customers_customer.id = s.customer_id "
+        f"AND customers_customer.id BETWEEN %(low)s AND %(high)s "
         f"AND s.suggested_stage <> 0 AND customers_customer.stage <> %(partner)s "
         f"AND customers_customer.stage <> {suggested}",
-        {"partner": Customer.Stage.PARTNER.value},
+        {**params, "partner": Customer.Stage.PARTNER.value},
     )
     cursor.execute(f"DROP TABLE IF EXISTS {_STAGE_TABLE}")
     return made
 
 
+def _stored_score_ids(low: int, high: int) -> np.ndarray:
+    """Ids of the customers in [low, high] that already have a score row, sorted."""
+    ids = _read_frame(
+        "SELECT customer_id FROM customers_customerscore WHERE customer_id BETWEEN %s AND %s",
+        [low, high],
+        ["customer_id"],
+    )
+    return np.sort(ids["customer_id"].to_numpy())
+
+
 def write_scores(scored: pd.DataFrame, *, as_of: date) -> int:
     """Stores a chunk's scores and transitions in one transaction; returns transitions made."""
+    if scored.empty:
+        return 0
     columns = _stage_columns(scored)
+    ids = columns["customer_id"]
+    low, high = int(ids.min()), int(ids.max())
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # The staging rows are joined with the scores and with the customers.
             cursor.execute(_WORK_MEM_SQL)
+        stored = _stored_score_ids(low, high)
+        columns["stored"] = _positions(stored, ids) >= 0
         _create_stage(cursor)
         _load_stage(cursor, columns)
-        return _write_stage(cursor, as_of=as_of, scored_at=timezone.now())
+        return _write_stage(
+            cursor, as_of=as_of, scored_at=timezone.now(), low=low, high=high
+        )
 
 
 # -------------------------------------------------------------------------------------------
@@ -1157,14 +1198,23 @@ def start_scoring_run(*, as_of: date, chunk_size: int | None = None) -> tuple[Sc
 
     Returns the run and the id ranges its chunks cover (one range when `chunk_size` is None).
     """
+    return _start_run(as_of=as_of, chunk_size=chunk_size, parts=1)
+
+
+def _start_run(*, as_of: date, chunk_size: int | None, parts: int) -> tuple[ScoringRun, list]:
+    """start_scoring_run, cutting a large base into `parts` ranges when chunk_size is None."""
     started = time.monotonic()
     config = ScoringSettings.load()
     features = read_features(as_of=as_of)
     model = fit_model(features, as_of=as_of, config=config)
     rule = dormant_rule_from(config, model)
     ranges = customer_id_ranges(chunk_size) if chunk_size else []
+    if len(features) < PARALLEL_MIN_CUSTOMERS:
+        parts = 1
     if not chunk_size and len(features):
-        ranges = [(int(features["customer_id"].min()), int(features["customer_id"].max()) + 1)]
+        ids = features["customer_id"].to_numpy()  # sorted
+        starts = ids[:: -(-ids.size // parts)]
+        ranges = list(itertools.pairwise([*starts.tolist(), int(ids[-1]) + 1]))
     run = ScoringRun.objects.create(
         as_of=as_of,
         customers=len(features),
@@ -1224,14 +1274,45 @@ def finish_scoring_run(*, run_id: int, started_monotonic: float | None = None) -
     return run
 
 
+def _writers() -> int:
+    """How many sessions may score chunks at once in this process."""
+    # Other sessions cannot see an open transaction's rows (a caller's, or a test's), and
+    # SQLite has one writer.
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return 1
+    return PARALLEL_WRITERS
+
+
+def _score_chunks_in_parallel(run_id: int, ranges: list, features: pd.DataFrame) -> None:
+    """Scores the ranges on PARALLEL_WRITERS threads, each in its own database session."""
+
+    def score(bounds: tuple[int, int]) -> int:
+        try:
+            return score_chunk(run_id=run_id, id_from=bounds[0], id_to=bounds[1], features=features)
+        finally:
+            connection.close()  # the thread's own connection
+
+    with ThreadPoolExecutor(max_workers=PARALLEL_WRITERS) as pool:
+        list(pool.map(score, ranges))  # re-raises the first failed chunk's exception
+
+
 def score_customers(*, as_of: date | None = None, chunk_size: int | None = None) -> ScoringRun:
-    """Scores the whole base in this process: fit once, then each chunk, then the summary."""
+    """Scores the whole base in this process: fit once, then each chunk, then the summary.
+
+    On PostgreSQL, outside a transaction, PARALLEL_WRITERS sessions write the chunks at once
+    (a large base is cut into that many ranges when no chunk size is given); each chunk is its
+    own transaction either way.
+    """
     started = time.monotonic()
     as_of = as_of or timezone.localdate()
-    run, ranges = start_scoring_run(as_of=as_of, chunk_size=chunk_size)
+    writers = _writers()
+    run, ranges = _start_run(as_of=as_of, chunk_size=chunk_size, parts=writers)
     features = run._features
-    for id_from, id_to in ranges:
-        score_chunk(run_id=run.pk, id_from=id_from, id_to=id_to, features=features)
+    if writers > 1 and len(ranges) > 1 and len(features) >= PARALLEL_MIN_CUSTOMERS:
+        _score_chunks_in_parallel(run.pk, ranges, features)
+    else:
+        for id_from, id_to in ranges:
+            score_chunk(run_id=run.pk, id_from=id_from, id_to=id_to, features=features)
     return finish_scoring_run(run_id=run.pk, started_monotonic=started)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from django.core.management import call_command
+from django.db import transaction
 
 from customers import churn, scoring
 from customers.models import (
@@ -369,3 +370,33 @@ def test_features_match_a_per_customer_reference_on_random_rows():
             assert row["median_gap"] == np.median(gaps)
         else:
             assert math.isnan(row["median_gap"])
+
+
+def test_a_customer_new_since_the_last_run_is_scored_alongside_the_updates():
+    customers = simulated_base(n=120)
+    scoring.score_customers(as_of=AS_OF - timedelta(days=30))
+    newcomer = CustomerFactory(name="Newcomer")
+    buy(newcomer, AS_OF - timedelta(days=3))
+    scoring.score_customers(as_of=AS_OF)
+    assert CustomerScore.objects.count() == len(customers) + 1
+    assert set(CustomerScore.objects.values_list("as_of", flat=True)) == {AS_OF}
+    assert CustomerScore.objects.get(customer=newcomer).purchase_days == 1
+    assert not ScoreTransition.objects.filter(customer=newcomer).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parallel_writers_store_the_same_scores_as_one_session(monkeypatch):
+    simulated_base(n=300)
+    monkeypatch.setattr(scoring, "PARALLEL_MIN_CUSTOMERS", 100)
+    run = scoring.score_customers(as_of=AS_OF)
+    assert run.chunks_total == scoring.PARALLEL_WRITERS
+    assert run.chunks_done == run.chunks_total
+    fields = ("customer_id", "p_purchase", "value_class", "rfm_segment", "revenue_at_risk")
+    parallel = sorted(CustomerScore.objects.values_list(*fields))
+    CustomerScore.objects.all().delete()
+    with transaction.atomic():  # inside a transaction the same run is written by one session
+        single = scoring.score_customers(as_of=AS_OF)
+    assert single.chunks_total == 1
+    assert sorted(CustomerScore.objects.values_list(*fields)) == parallel
+    assert len(parallel) == 300
