@@ -218,12 +218,34 @@ def _id_range_sql(column: str, id_from: int | None, id_to: int | None) -> tuple[
     return "".join(f" AND {clause}" for clause in clauses), params
 
 
-def read_features(*, as_of: date, id_from: int | None = None, id_to: int | None = None) -> pd.DataFrame:
+def read_purchase_days(
+    *, as_of: date, id_from: int | None = None, id_to: int | None = None
+) -> pd.DataFrame:
+    """Every purchase up to `as_of` (customers with ids in [id_from, id_to)) as rows of
+    (customer_id, day, cents), day being the local day number."""
+    id_sql, id_params = _id_range_sql("customer_id", id_from, id_to)
+    return _read_day_rows(
+        "SELECT customer_id, {columns} FROM customers_purchase "  # noqa: S608
+        f"WHERE occurred_at < %s{id_sql}",
+        [_end_of_day(as_of), *id_params],
+        moment="occurred_at",
+        amount="amount",
+    )
+
+
+def read_features(
+    *,
+    as_of: date,
+    id_from: int | None = None,
+    id_to: int | None = None,
+    purchases: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """One row per customer (ids in [id_from, id_to)) with the purchase features as of `as_of`.
 
     Columns: customer_id, purchase_days, x, t_x, T, first_day, last_day, days_since_last,
     gross_cents, refunds_cents, revenue_cents, revenue_12m_cents, orders, days_12m,
-    repeat_mean_cents, first_day_cents, median_gap.
+    repeat_mean_cents, first_day_cents, median_gap. `purchases`, when the caller has already
+    read them (read_purchase_days with the same arguments), saves reading them again.
     """
     end = _end_of_day(as_of)
     id_sql, id_params = _id_range_sql("id", id_from, id_to)
@@ -232,14 +254,8 @@ def read_features(*, as_of: date, id_from: int | None = None, id_to: int | None 
         id_params,
         ["customer_id"],
     )
-    id_sql, id_params = _id_range_sql("customer_id", id_from, id_to)
-    purchases = _read_day_rows(
-        "SELECT customer_id, {columns} FROM customers_purchase "  # noqa: S608
-        f"WHERE occurred_at < %s{id_sql}",
-        [end, *id_params],
-        moment="occurred_at",
-        amount="amount",
-    )
+    if purchases is None:
+        purchases = read_purchase_days(as_of=as_of, id_from=id_from, id_to=id_to)
     id_sql, id_params = _id_range_sql("p.customer_id", id_from, id_to)
     refunds = _read_day_rows(
         "SELECT p.customer_id, {columns} FROM customers_refund r "  # noqa: S608
@@ -1205,7 +1221,8 @@ def _start_run(*, as_of: date, chunk_size: int | None, parts: int) -> tuple[Scor
     """start_scoring_run, cutting a large base into `parts` ranges when chunk_size is None."""
     started = time.monotonic()
     config = ScoringSettings.load()
-    features = read_features(as_of=as_of)
+    purchases = read_purchase_days(as_of=as_of)
+    features = read_features(as_of=as_of, purchases=purchases)
     model = fit_model(features, as_of=as_of, config=config)
     rule = dormant_rule_from(config, model)
     ranges = customer_id_ranges(chunk_size) if chunk_size else []
@@ -1227,7 +1244,10 @@ def _start_run(*, as_of: date, chunk_size: int | None, parts: int) -> tuple[Scor
         chunks_total=len(ranges),
         summary={"fit_seconds": round(time.monotonic() - started, 3)},
     )
-    run._features = features  # in-process callers reuse the read instead of reading again
+    # In-process callers reuse the reads instead of reading again: the chunks the features, the
+    # dashboard's monthly metrics (analytics.refresh_base_metrics) the purchase rows.
+    run._features = features
+    run._purchases = purchases
     return run, ranges
 
 
@@ -1313,7 +1333,9 @@ def score_customers(*, as_of: date | None = None, chunk_size: int | None = None)
     else:
         for id_from, id_to in ranges:
             score_chunk(run_id=run.pk, id_from=id_from, id_to=id_to, features=features)
-    return finish_scoring_run(run_id=run.pk, started_monotonic=started)
+    finished = finish_scoring_run(run_id=run.pk, started_monotonic=started)
+    finished._purchases = run._purchases  # for the metrics refresh that follows a rescore
+    return finished
 
 
 # -------------------------------------------------------------------------------------------
@@ -1374,7 +1396,8 @@ def backtest(*, as_of: date, until: date) -> dict:
     if until <= as_of:
         raise ValueError("the backtest window must end after as_of")
     config = ScoringSettings.load()
-    features = read_features(as_of=as_of)
+    purchases = read_purchase_days(as_of=as_of)
+    features = read_features(as_of=as_of, purchases=purchases)
     model = fit_model(features, as_of=as_of, config=config)
     rule = DormantRule(
         kind="model",

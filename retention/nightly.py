@@ -61,7 +61,10 @@ def rescore(run: JobRun) -> None:
 def finish_rescore(run: JobRun, scoring_run: ScoringRun) -> None:
     """The tail of a rescore (also the chord callback of the distributed one)."""
     as_of = scoring_run.as_of
-    analytics.refresh_base_metrics(as_of=as_of)
+    # An in-process rescore hands over the purchases it read; the chord callback reads them.
+    analytics.refresh_base_metrics(
+        as_of=as_of, purchase_days=getattr(scoring_run, "_purchases", None)
+    )
     run.counts.update(
         customers=scoring_run.customers,
         dormant=scoring_run.summary.get("dormant", 0),

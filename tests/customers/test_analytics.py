@@ -86,3 +86,51 @@ def test_empty_base_gives_zero_rows_not_errors():
     assert MonthlyMetric.objects.filter(scope="all").count() == analytics.HISTORY_MONTHS
     assert not CohortCell.objects.exists()
     assert np.all(np.array(MonthlyMetric.objects.values_list("active_end", flat=True)) == 0)
+
+
+def test_each_purchase_counts_for_its_customers_rep_and_a_rep_without_sales_gets_zeros(
+    rep, other_rep
+):
+    unowned = CustomerFactory(owner=None)
+    CustomerFactory(owner=other_rep)  # other_rep's only customer never bought
+    mine = [CustomerFactory(owner=rep) for _ in range(3)]
+    for day, customer in enumerate([*mine, unowned], start=1):
+        buy(customer, date(2026, 2, day), "7.00")
+    analytics.refresh_base_metrics(as_of=date(2026, 2, 28))
+    february = {
+        row.scope: row for row in MonthlyMetric.objects.filter(month=date(2026, 2, 1))
+    }
+    assert february["all"].buyers == 4
+    assert february[f"rep:{rep.pk}"].buyers == 3
+    assert str(february[f"rep:{rep.pk}"].revenue) == "21.00"
+    assert february[f"rep:{other_rep.pk}"].buyers == 0
+    assert MonthlyMetric.objects.filter(scope=f"rep:{other_rep.pk}").count() == (
+        analytics.HISTORY_MONTHS
+    )
+
+
+def test_purchases_handed_over_by_a_scoring_run_give_the_same_metrics_as_reading_them(rep):
+    from customers import scoring
+
+    for index in range(6):
+        customer = CustomerFactory(owner=rep if index % 2 else None)
+        for month_number in range(1, index + 2):
+            buy(customer, date(2026, month_number, 10 + index), f"{index + 3}.50")
+    as_of = date(2026, 6, 30)
+    run = scoring.score_customers(as_of=as_of)
+
+    def snapshot():
+        metrics = MonthlyMetric.objects.values_list(
+            "scope", "month", "active_start", "active_end", "new_customers", "buyers",
+            "purchases", "revenue",
+        )
+        cells = CohortCell.objects.values_list("scope", "cohort", "months_since", "cohort_size",
+                                               "active")
+        return sorted(metrics), sorted(cells)
+
+    analytics.refresh_base_metrics(as_of=as_of, purchase_days=run._purchases)
+    handed_over = snapshot()
+    analytics.refresh_base_metrics(as_of=as_of)
+    assert snapshot() == handed_over
+    assert len(run._purchases) == 21
+    assert sum(row[6] for row in handed_over[0] if row[0] == "all") == 21

@@ -41,7 +41,7 @@ class Command(BaseCommand):
             raise CommandError("--backtest-until must be after --as-of")
         started = time.monotonic()
         run = scoring.score_customers(as_of=as_of, chunk_size=options["chunk_size"])
-        analytics.refresh_base_metrics(as_of=as_of)
+        analytics.refresh_base_metrics(as_of=as_of, purchase_days=run._purchases)
         result = None
         if until is not None:
             result = scoring.backtest(as_of=as_of, until=until)
