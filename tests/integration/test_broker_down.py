@@ -146,7 +146,8 @@ def test_a_redis_restart_loses_no_purchase_and_sends_no_message_twice(
 
     record(0)
     handed_over = [queue_win_back(customer) for customer in customers[:3]]
-    assert queue.llen("celery") == 3  # handed to the broker on commit; no worker runs yet
+    # Handed to the broker on commit (with any message a purchase itself queues); no worker yet.
+    assert queue.llen("celery") >= 3
 
     throwaway_broker.stop()  # the three hand-offs are lost with it
     with caplog.at_level(logging.ERROR, logger="common.enqueue"):
@@ -172,20 +173,26 @@ def test_a_redis_restart_loses_no_purchase_and_sends_no_message_twice(
     try:
         # The sweeper (every few minutes under beat) hands the pending rows over again; its second
         # round, before the worker has sent them, hands them over twice.
-        assert sweep_outbox_task()["enqueued"] == 4
+        assert sweep_outbox_task()["enqueued"] >= 4
         sweep_outbox_task()
         wait_until(
-            lambda: OutboxMessage.objects.filter(status=OutboxMessage.Status.SENT).count() == 4,
-            timeout=90, what="the four messages to be sent",
+            lambda: not OutboxMessage.objects.filter(
+                status__in=[OutboxMessage.Status.PENDING, OutboxMessage.Status.SENDING],
+                next_attempt_at__lte=timezone.now(),
+            ).exists(),
+            timeout=90, what="every due message to be sent",
         )
         time.sleep(2)  # any duplicate hand-off still queued is consumed by now
         assert redis.Redis.from_url(throwaway_broker.url).llen("celery") == 0
     finally:
         worker.stop()
-    assert sorted(_delivered_to(mail_dir)) == sorted(customer.email for customer in customers)
-    assert all(
-        attempts == 1 for attempts in OutboxMessage.objects.values_list("attempts", flat=True)
+    sent = OutboxMessage.objects.filter(status=OutboxMessage.Status.SENT)
+    assert set(sent.values_list("pk", flat=True)) >= {message.pk for message in messages}
+    # Each sent e-mail reached the mail backend exactly once, after exactly one attempt.
+    assert sorted(_delivered_to(mail_dir)) == sorted(
+        sent.filter(channel=Channel.EMAIL).values_list("to", flat=True)
     )
+    assert set(sent.values_list("attempts", flat=True)) == {1}
 
     purchases = Purchase.objects.filter(customer__in=customers)
     assert purchases.count() == 6
