@@ -32,8 +32,11 @@ What it does:
 4. reports sustained requests per second, p50/p95/p99 latency per endpoint and overall, the error
    count (any answer other than the expected status, or no answer), the CPU used by gunicorn,
    by the load generator itself and by everything else (PostgreSQL, Redis) over the measured
-   window, the load average before and after, and checks that every purchase answered 201 is
-   in the database exactly once. Writes bench/results/load.json and exits 1 on any error.
+   window (gunicorn's processes, the PostgreSQL sessions of the bench database, the load
+   generator itself, and everything else on the machine), CPU seconds per request, the load
+   average before and during the window, and checks that every purchase answered 201 is in the
+   database exactly once. Writes bench/results/load.json ({"runs": [...]}; --append adds a run
+   to those already there) and exits 1 on any error.
 
 Sessions are created directly in the database (what a login stores), so the run measures pages
 rather than deliberately slow password hashing. Everything binds 127.0.0.1; the run stops at
@@ -607,7 +610,7 @@ def main() -> int:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--reuse", action="store_true", help="keep a base built by an earlier run")
-    parser.add_argument("--rate", type=float, default=160, help="requests/s (0: closed loop)")
+    parser.add_argument("--rate", type=float, default=150, help="requests/s (0: closed loop)")
     parser.add_argument("--users", type=int, default=48, help="client threads (connections)")
     parser.add_argument("--duration", type=float, default=60, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=10, help="seconds sent but not counted")
@@ -615,6 +618,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, help="gunicorn threads per worker (gthread)")
     parser.add_argument("--time-limit", type=float, default=1800, help="seconds for everything")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--append", action="store_true", help="keep the runs already in --output")
+    parser.add_argument("--label", default="", help="a note stored with the run's figures")
     parser.add_argument("--keep-log", type=Path, help="copy gunicorn's log here")
     parser.add_argument("--prepare-only", action="store_true", help="build the base and stop")
     args = parser.parse_args()
@@ -698,7 +703,9 @@ def main() -> int:
     }
     summary = overall.summary(seconds)
     result = {
+        "label": args.label,
         "command": "flock /tmp/bench.lock .venv/bin/python " + " ".join(sys.argv),
+        "git_commit": _git_commit(),
         "when": timezone.now().isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "load_average": {
@@ -727,12 +734,31 @@ def main() -> int:
         summary["requests_per_s"] >= 150 and (summary["p95_ms"] or 1e9) < 300
         and summary["errors"] == 0 and result["unsent"] == 0
     )
+    runs = []
+    if args.append and args.output.exists():
+        runs = json.loads(args.output.read_text()).get("runs", [])
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    args.output.write_text(json.dumps({"runs": [*runs, result]}, indent=2) + "\n")
     print(table(result))
     redis.Redis.from_url(REDIS_URL).flushdb()
     ok = summary["errors"] == 0 and stored == len(window.created_purchases)
     return 0 if ok else 1
+
+
+def _git_commit() -> str:
+    """The code that served the run (with "+changes" when the tree differs from it)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+            check=True, timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+            capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+changes" if dirty else "")
 
 
 def table(result: dict) -> str:
