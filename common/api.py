@@ -5,6 +5,7 @@ Every app's viewsets use these, so all endpoints answer errors the same way:
 particular fields are at fault; nested fields are joined with dots: `items.3.amount`).
 """
 
+import logging
 import re
 from collections.abc import Mapping
 from decimal import Decimal
@@ -25,6 +26,8 @@ from rest_framework.fields import get_error_detail
 from rest_framework.settings import api_settings
 
 from .errors import DomainError
+
+logger = logging.getLogger(__name__)
 
 # --- errors -----------------------------------------------------------------------------------
 
@@ -308,14 +311,31 @@ class ActionPermissions(permissions.BasePermission):
         return request.user.has_perms(needed)
 
 
-class AnonRateThrottle(throttling.AnonRateThrottle):
+class _FailOpenOnCacheErrors:
+    """Lets calls through while the throttle's cache (Redis in production) cannot be reached.
+
+    The rates protect capacity, not data: refusing every API call (500s) while Redis restarts
+    would turn a cache outage into an outage of purchase ingestion. The failure is logged.
+    """
+
+    def allow_request(self, request, view) -> bool:
+        try:
+            return super().allow_request(request, view)
+        except Exception as error:  # noqa: BLE001 - any cache failure: do not throttle
+            logger.warning(
+                "api.throttle_cache_unavailable scope=%s error=%s", self.scope, type(error).__name__
+            )
+            return True
+
+
+class AnonRateThrottle(_FailOpenOnCacheErrors, throttling.AnonRateThrottle):
     """Rate per client address for unauthenticated calls, read from settings on each request."""
 
     def get_rate(self) -> str | None:
         return _rate_for(self.scope)
 
 
-class UserRateThrottle(throttling.UserRateThrottle):
+class UserRateThrottle(_FailOpenOnCacheErrors, throttling.UserRateThrottle):
     """Rate per user (token or session), read from settings on each request."""
 
     def get_rate(self) -> str | None:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 from django.utils.translation import gettext as _
 from tqdm import tqdm
 
@@ -50,8 +51,10 @@ class ImportCommand(BaseCommand):
         mapping = self._mapping(options["map"])
         path = Path(options["file"])
         bars: list[tqdm] = []
+        progress = {"processed": 0, "total": 0}
 
         def on_progress(processed: int, total: int) -> None:
+            progress.update(processed=processed, total=total)
             # The bar starts once the file is read and its row count known.
             if not bars:
                 bars.append(
@@ -75,6 +78,19 @@ class ImportCommand(BaseCommand):
             )
         except imports.ImportFileError as error:
             raise CommandError(error.message) from error
+        except DatabaseError as error:
+            # Each batch is one transaction: the batches before the failure are recorded, the one
+            # in progress is rolled back, and a re-run skips what is recorded.
+            reason = next(iter(str(error).strip().splitlines()), type(error).__name__)
+            raise CommandError(
+                _(
+                    "The database failed during the import (%(reason)s). %(done)s of %(total)s "
+                    "rows had been processed and are recorded; the batch in progress was rolled "
+                    "back. Run the same command again once the database is back: rows already "
+                    "recorded are not added twice."
+                )
+                % {"reason": reason, "done": progress["processed"], "total": progress["total"]}
+            ) from error
         finally:
             for bar in bars:
                 bar.close()
