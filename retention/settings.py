@@ -219,6 +219,28 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# --- API of contacts, loyalty and job runs (issue 8) ----------------------------------------------
+# Their enums named by what they are (fields called "channel", "kind", "status" repeat across apps).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "ContactChannelEnum": "contacts.models.Channel",
+        "PersonalChannelEnum": "contacts.api.serializers.PERSONAL_CHANNEL_CHOICES",
+        "ContactKindEnum": "contacts.models.Kind",
+        "ContactStatusEnum": "contacts.models.Touch.Status",
+        "ContactSourceEnum": "contacts.models.Touch.Source",
+        "ContactOutcomeEnum": "contacts.models.Outcome",
+        "LeaveReasonEnum": "contacts.models.LeaveReason",
+        "RefusalReasonEnum": "contacts.models.RefusedTouch.Reason",
+        "CallListEntryReasonEnum": "contacts.models.CallListEntry.Reason",
+        "CallListEntryStatusEnum": "contacts.models.CallListEntry.Status",
+        "CallListRowStatusEnum": "contacts.api.serializers.CALL_LIST_ROW_STATUSES",
+        "LedgerEntryKindEnum": "loyalty.models.LedgerEntry.Kind",
+        "RewardKindEnum": "loyalty.models.Reward.Kind",
+        "RedemptionStatusEnum": "loyalty.models.Redemption.Status",
+        "JobRunStatusEnum": "common.models.JobRun.Status",
+    }
+)
+
 # Celery. Without a broker every task runs in-process, so the embedded default needs no Redis.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
