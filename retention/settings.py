@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "customers",
     "contacts",
     "loyalty",
+    # Webhooks (issue 8): see the WEBHOOKS_* settings below.
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -290,6 +292,20 @@ SMS_HTTP_URL = env.str("SMS_HTTP_URL", default="")
 SMS_HTTP_TOKEN = env.str("SMS_HTTP_TOKEN", default="")
 SMS_HTTP_TIMEOUT = env.float("SMS_HTTP_TIMEOUT", default=10)
 SMS_SENDER = env.str("SMS_SENDER", default="")
+
+# --- Webhooks (issue 8) ---------------------------------------------------------------------------
+# Endpoints are configured in the admin. http:// URLs are refused unless allowed (development only:
+# the default follows DEBUG); addresses inside private networks are always refused unless allowed
+# (tests post to a server on 127.0.0.1), so a webhook URL cannot probe the inside of our network.
+WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=DEBUG)
+WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", default=False)
+# Seconds to connect and, separately, to wait for the answer.
+WEBHOOKS_TIMEOUT = env.float("WEBHOOKS_TIMEOUT", default=10)
+# Attempts before a delivery fails for good; retries wait 1, 2, 4 ... minutes (times this base).
+WEBHOOKS_MAX_ATTEMPTS = env.int("WEBHOOKS_MAX_ATTEMPTS", default=8)
+WEBHOOKS_RETRY_BASE_SECONDS = env.int("WEBHOOKS_RETRY_BASE_SECONDS", default=60)
+# A delivery still `sending` after this long was interrupted; it becomes `unknown`, never re-sent.
+WEBHOOKS_SENDING_TIMEOUT_SECONDS = env.int("WEBHOOKS_SENDING_TIMEOUT_SECONDS", default=300)
 
 # Production hardening: on whenever DEBUG is off; TLS is terminated by the proxy in front of gunicorn.
 if not DEBUG:

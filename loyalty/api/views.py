@@ -113,7 +113,7 @@ class LoyaltyAccountViewSet(mixins.ListModelMixin, ScopedViewSet):
             )
         ],
     )
-    def retrieve(self, request, customer=None) -> Response:
+    def retrieve(self, request, customer=None, **kwargs) -> Response:
         found = visible_customer(request.user, int(customer))
         summary = selectors.loyalty_summary_for(found.pk)
         return Response(LoyaltyBalanceOutput(summary).data)
@@ -313,7 +313,7 @@ class RedemptionViewSet(
         ],
     )
     @action(detail=True, methods=["post"])
-    def cancel(self, request, pk=None) -> Response:
+    def cancel(self, request, pk=None, **kwargs) -> Response:
         redemption = self.get_object()
         try:
             services.cancel_redemption(redemption_id=redemption.pk, by=request.user)
