@@ -11,7 +11,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.permissions import IsAuthenticated
 
-from .api import ActionPermissions, StableOrderingFilter, error_responses
+from .api import ActionPermissions, BoundedLookupMixin, StableOrderingFilter, error_responses
 from .models import JobRun
 
 
@@ -64,7 +64,9 @@ class JobRunFilter(filters.FilterSet):
         summary=_("A job run (managers)"), responses={200: JobRunOutput, **error_responses(404)}
     ),
 )
-class JobRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class JobRunViewSet(
+    BoundedLookupMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     serializer_class = JobRunOutput
     filterset_class = JobRunFilter
     permission_classes = [IsAuthenticated, ActionPermissions]

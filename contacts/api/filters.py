@@ -3,7 +3,7 @@
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 
-from common.api import IdFilter, StableOrderingFilter
+from common.api import IdFilter, MomentFilter, StableOrderingFilter
 from contacts.models import Channel, Kind, Outcome, Touch
 
 
@@ -15,12 +15,8 @@ class TouchFilter(filters.FilterSet):
     status = filters.ChoiceFilter(choices=Touch.Status.choices)
     source = filters.ChoiceFilter(choices=Touch.Source.choices)
     outcome = filters.ChoiceFilter(choices=Outcome.choices)
-    at_after = filters.IsoDateTimeFilter(
-        field_name="at", lookup_expr="gte", label=_("At or after (ISO 8601)")
-    )
-    at_before = filters.IsoDateTimeFilter(
-        field_name="at", lookup_expr="lt", label=_("Before (ISO 8601)")
-    )
+    at_after = MomentFilter(field_name="at", lookup_expr="gte", label=_("At or after (ISO 8601)"))
+    at_before = MomentFilter(field_name="at", lookup_expr="lt", label=_("Before (ISO 8601)"))
     ordering = StableOrderingFilter(fields=(("at", "at"), ("created_at", "created_at")))
 
     class Meta:

@@ -39,6 +39,11 @@ class TouchOutput(serializers.ModelSerializer):
     customer = serializers.IntegerField(source="customer_id", read_only=True)
     by = serializers.IntegerField(source="by_id", read_only=True, allow_null=True)
     plan = serializers.IntegerField(source="plan_id", read_only=True, allow_null=True)
+    # Declared: a read-only model field loses allow_blank, and "" (no outcome yet) is an answer.
+    outcome = serializers.ChoiceField(choices=Outcome.choices, allow_blank=True, read_only=True)
+    leave_reason = serializers.ChoiceField(
+        choices=LeaveReason.choices, allow_blank=True, read_only=True
+    )
 
     class Meta:
         model = Touch
@@ -136,21 +141,20 @@ class RefusalContextOutput(serializers.Serializer):
         allow_null=True,
         help_text=_("The earliest time the rules would allow it; null without consent."),
     )
-    blocking_at = serializers.DateTimeField(
-        allow_null=True, help_text=_("The contact that filled the cap, when a cap refused it.")
-    )
     refusal = serializers.IntegerField(
         allow_null=True, help_text=_("The id of the logged refusal (shown on the customer page).")
     )
 
 
 class RefusalOutput(serializers.Serializer):
-    """The body of a 409 refusal of a booking."""
+    """The body of a 409 answer to a booking: refused by the rules, or a reused key."""
 
     code = serializers.CharField()
     detail = serializers.CharField()
     fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-    context = RefusalContextOutput()
+    context = RefusalContextOutput(
+        required=False, help_text=_("With a refusal by the rules; absent for a reused key.")
+    )
 
 
 class CallListEntryOutput(serializers.ModelSerializer):

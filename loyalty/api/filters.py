@@ -3,7 +3,7 @@
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 
-from common.api import IdFilter, StableOrderingFilter
+from common.api import IdFilter, MomentFilter, StableOrderingFilter
 from loyalty.models import LedgerEntry, LoyaltyAccount, Redemption, Reward
 
 
@@ -27,10 +27,10 @@ class LedgerEntryFilter(filters.FilterSet):
     customer = IdFilter(field_name="customer_id", label=_("Our customer id"))
     kind = filters.ChoiceFilter(choices=LedgerEntry.Kind.choices)
     redemption = IdFilter(field_name="redemption_id", label=_("Redemption id"))
-    created_after = filters.IsoDateTimeFilter(
+    created_after = MomentFilter(
         field_name="created_at", lookup_expr="gte", label=_("At or after (ISO 8601)")
     )
-    created_before = filters.IsoDateTimeFilter(
+    created_before = MomentFilter(
         field_name="created_at", lookup_expr="lt", label=_("Before (ISO 8601)")
     )
 
@@ -52,8 +52,8 @@ class RedemptionFilter(filters.FilterSet):
     customer = IdFilter(field_name="customer_id", label=_("Our customer id"))
     reward = IdFilter(field_name="reward_id", label=_("Reward id"))
     status = filters.ChoiceFilter(choices=Redemption.Status.choices)
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = MomentFilter(field_name="created_at", lookup_expr="gte")
+    created_before = MomentFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Redemption
