@@ -40,6 +40,9 @@ SWEEP_BATCH = 1000
 # A finished scoring run whose signal was lost is scanned by the sweeper if it finished within
 # this window; older runs are history, not news.
 SCAN_WINDOW = timedelta(days=2)
+# A run scoring an older date (a rescore of history by hand) is not news about anyone: its
+# dormant customers are not announced.
+NEWS_DAYS = 7
 
 
 # --- recording ------------------------------------------------------------------------------
@@ -109,7 +112,8 @@ def scan_scoring_run(*, run_id: int) -> int:
                 return 0
             endpoints = endpoints_for(Event.CUSTOMER_DORMANT)
             recorded = 0
-            if endpoints:
+            is_news = run.as_of >= timezone.localdate() - timedelta(days=NEWS_DAYS)
+            if endpoints and is_news:
                 for batch in events.dormant_items(as_of=run.as_of):
                     recorded += len(
                         record_deliveries(

@@ -1,6 +1,6 @@
 import json
 import time
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 import time_machine
@@ -143,7 +143,7 @@ def test_customers_turning_dormant_are_delivered_when_the_scoring_run_finishes(
     dormant, woke, other_day = (CustomerFactory(owner=rep) for _ in range(3))
     for customer in (dormant, woke, other_day):
         score_for(customer, dormant=customer is dormant, revenue_at_risk="1500.00")
-    day = date(2026, 3, 9)
+    day = timezone.localdate() - timedelta(days=1)
     ScoreTransition.objects.create(
         customer=dormant, as_of=day, dimension="dormant", from_value="no", to_value="yes"
     )
@@ -164,7 +164,7 @@ def test_customers_turning_dormant_are_delivered_when_the_scoring_run_finishes(
         scoring.finish_scoring_run(run_id=run.pk)  # a second signal for the same run
 
     delivery = WebhookDelivery.objects.get(event=Event.CUSTOMER_DORMANT)
-    assert delivery.object_key == f"customer:{dormant.pk}:2026-03-09"
+    assert delivery.object_key == f"customer:{dormant.pk}:{day.isoformat()}"
     assert delivery.status == WebhookDelivery.Status.DELIVERED
     data = json.loads(receiver.requests[0]["body"])["data"]
     assert data["customer"]["id"] == dormant.pk
@@ -176,7 +176,7 @@ def test_the_sweeper_scans_a_finished_run_whose_signal_was_lost(rep, endpoint):
     from tests.factories import CustomerFactory
 
     customer = CustomerFactory(owner=rep)
-    day = date(2026, 3, 9)
+    day = timezone.localdate() - timedelta(days=1)
     ScoreTransition.objects.create(
         customer=customer, as_of=day, dimension="dormant", from_value="no", to_value="yes"
     )
@@ -190,6 +190,25 @@ def test_the_sweeper_scans_a_finished_run_whose_signal_was_lost(rep, endpoint):
     delivery = WebhookDelivery.objects.get()
     assert result.due_ids == [delivery.pk]
     assert services.sweep_webhooks().scanned_runs == 0
+
+
+def test_a_rescore_of_an_old_date_announces_nobody(rep, endpoint):
+    from tests.factories import CustomerFactory
+
+    day = timezone.localdate() - timedelta(days=30)
+    ScoreTransition.objects.create(
+        customer=CustomerFactory(owner=rep),
+        as_of=day,
+        dimension="dormant",
+        from_value="no",
+        to_value="yes",
+    )
+    run = ScoringRun.objects.create(as_of=day, method="model", dormant_rule="model")
+
+    scoring.finish_scoring_run(run_id=run.pk)
+
+    assert not WebhookDelivery.objects.exists()
+    assert ScoringRunScan.objects.get(run=run).deliveries == 0
 
 
 # --- failures, retries and the unknown --------------------------------------------------------------
