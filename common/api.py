@@ -7,7 +7,7 @@ particular fields are at fault; nested fields are joined with dots: `items.3.amo
 
 import re
 from collections.abc import Mapping
-from datetime import UTC
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -264,7 +264,13 @@ class MomentField(serializers.DateTimeField):
         )
         super().__init__(**kwargs)
 
+    # Nothing this API records happened before 1970; earlier times are typos (year 25 for 2025),
+    # and local times before the 1920s carry offsets with seconds (Moscow: +02:30:17) that
+    # RFC 3339, and so the schema's date-time, cannot express.
+    EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
     default_error_messages = {
+        "too_early": _("Times before 1970 are not accepted."),
         "local_time_unclear": _(
             "This local time is ambiguous or does not exist in %(zone)s (a daylight-saving "
             "change); send it with its UTC offset."
@@ -283,10 +289,13 @@ class MomentField(serializers.DateTimeField):
                     code="local_time_unclear",
                 )
         try:
-            return super().enforce_timezone(value)
+            moment = super().enforce_timezone(value)
         except OverflowError:
             # DRF checks naive times near datetime.min against UTC without catching this.
             self.fail("overflow")
+        if timezone.is_aware(moment) and moment < self.EARLIEST:
+            self.fail("too_early")
+        return moment
 
 
 # --- access -----------------------------------------------------------------------------------

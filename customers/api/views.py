@@ -715,7 +715,7 @@ class ScoreViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewS
     serializer_class = CustomerScoreOutput
     filterset_class = ScoreFilter
     lookup_url_kwarg = "customer"
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"-?\d+"
     action_permissions = {
         "list": ("customers.view_customer",),
         "retrieve": ("customers.view_customer",),

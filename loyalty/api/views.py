@@ -65,7 +65,7 @@ class LoyaltyAccountViewSet(mixins.ListModelMixin, ScopedViewSet):
     serializer_class = LoyaltyAccountOutput
     filterset_class = LoyaltyAccountFilter
     lookup_url_kwarg = "customer"
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"-?\d+"
     action_permissions = {
         "list": ("loyalty.view_loyaltyaccount",),
         "retrieve": ("loyalty.view_loyaltyaccount",),

@@ -343,3 +343,27 @@ def test_a_time_filter_with_any_parseable_offset_compares_instants(rep_api, cust
     # Past year 9999 in UTC: not a time the database can compare.
     assert future.status_code == 400
     assert list(future.json()["fields"]) == ["occurred_after"]
+
+
+def test_a_time_before_1970_is_a_400_not_an_answer_the_schema_cannot_express(rep_api, customer):
+    response = rep_api.post(
+        "/api/v1/purchases/",
+        {
+            "external_id": "OLD-1",
+            "customer": customer.pk,
+            "occurred_at": "0003-03-01T00:01:00Z",
+            "amount": "2.00",
+        },
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == ["occurred_at"]
+
+
+@pytest.mark.parametrize("url", ["/api/v1/scores/-5/", "/api/v1/loyalty/accounts/-5/"])
+def test_a_negative_id_in_a_path_is_a_json_404(rep_api, url):
+    response = rep_api.get(url)
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
