@@ -8,6 +8,7 @@ particular fields are at fault; nested fields are joined with dots: `items.3.amo
 import logging
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import exceptions, pagination, permissions, serializers, throttling
@@ -265,7 +267,13 @@ class MomentField(serializers.DateTimeField):
         )
         super().__init__(**kwargs)
 
+    # Nothing this API records happened before 1970; earlier times are typos (year 25 for 2025),
+    # and local times before the 1920s carry offsets with seconds (Moscow: +02:30:17) that
+    # RFC 3339, and so the schema's date-time, cannot express.
+    EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
     default_error_messages = {
+        "too_early": _("Times before 1970 are not accepted."),
         "local_time_unclear": _(
             "This local time is ambiguous or does not exist in %(zone)s (a daylight-saving "
             "change); send it with its UTC offset."
@@ -284,10 +292,13 @@ class MomentField(serializers.DateTimeField):
                     code="local_time_unclear",
                 )
         try:
-            return super().enforce_timezone(value)
+            moment = super().enforce_timezone(value)
         except OverflowError:
             # DRF checks naive times near datetime.min against UTC without catching this.
             self.fail("overflow")
+        if timezone.is_aware(moment) and moment < self.EARLIEST:
+            self.fail("too_early")
+        return moment
 
 
 # --- access -----------------------------------------------------------------------------------
@@ -352,17 +363,72 @@ def _rate_for(scope: str) -> str | None:
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
-    """`?page=N`, 50 rows by default, `?page_size=` up to 500 for systems reading everything."""
+    """`?page=N`, 50 rows by default, `?page_size=` up to 500 for systems reading everything.
+
+    A page that is not a number, below 1 or past the last one is a 400 on `page` (DRF answers
+    404, which every list would then have to document as if the list itself were missing).
+    """
 
     page_size_query_param = "page_size"
     max_page_size = 500
 
+    def paginate_queryset(self, queryset, request, view=None):
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except exceptions.NotFound as error:
+            raise exceptions.ValidationError({self.page_query_param: [error.detail]}) from error
+
+
+# The range of the database's 64-bit ids; a larger number would fail in the database, not match.
+ID_MIN, ID_MAX = -(2**63), 2**63 - 1
+
 
 @extend_schema_field(OpenApiTypes.INT)
 class IdFilter(filters.NumberFilter):
-    """A filter on an id: whole numbers only ("1.5" or "x" is a 400, not an empty list)."""
+    """A filter on an id: whole numbers in the ids' range only ("1.5", "x" or 2**64 is a 400,
+    not an empty list or a database error)."""
 
     field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("min_value", ID_MIN)
+        kwargs.setdefault("max_value", ID_MAX)
+        super().__init__(*args, **kwargs)
+
+
+class _MomentFormField(IsoDateTimeField):
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is None:
+            return moment
+        try:
+            # The same instant in UTC: offsets the database cannot hold (beyond +-15:59, which
+            # parse fine) and far-off years stay a comparison, not a database error.
+            return moment.astimezone(UTC)
+        except (OverflowError, ValueError) as error:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from error
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class MomentFilter(filters.IsoDateTimeFilter):
+    """A filter on a time (ISO 8601; without an offset read in the server's time zone)."""
+
+    field_class = _MomentFormField
+
+
+class BoundedLookupMixin:
+    """A detail URL with an id beyond the ids' range is a 404 like any other missing id.
+
+    Django turns such numbers into "no match" for plain integer columns, but not for a primary
+    key that is also a relation (a score's customer), where the database would fail instead.
+    """
+
+    def get_object(self):
+        value = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)
+        digits = isinstance(value, str) and value.lstrip("-").isdigit()
+        if digits and not ID_MIN <= int(value) <= ID_MAX:
+            raise exceptions.NotFound()
+        return super().get_object()
 
 
 class StableOrderingFilter(filters.OrderingFilter):

@@ -45,7 +45,7 @@ from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import churn
+from . import churn, signals
 from .models import (
     Customer,
     CustomerScore,
@@ -1291,6 +1291,7 @@ def finish_scoring_run(*, run_id: int, started_monotonic: float | None = None) -
         else (run.finished_at - run.started_at).total_seconds()
     )
     run.save(update_fields=["summary", "finished_at", "seconds"])
+    signals.scoring_run_finished.send(sender=ScoringRun, run_id=run.pk, as_of=run.as_of)
     return run
 
 

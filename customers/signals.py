@@ -35,3 +35,9 @@ customer_data_requested = Signal()
 # them). Receivers withdraw consent through their own log, cancel whatever is queued for the
 # customer (messages, planned contacts) and clear personal data in their rows, keeping the counts.
 customer_erased = Signal()
+
+# Sent with `run_id: int` and `as_of: date` by `customers.scoring.finish_scoring_run` once a scoring
+# run's summary is saved (after every chunk's scores and transitions committed). Receivers read the
+# day's ScoreTransition rows set-based (e.g. customers who turned dormant) and must be idempotent:
+# a re-run for the same date sends it again.
+scoring_run_finished = Signal()

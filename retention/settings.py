@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "customers",
     "contacts",
     "loyalty",
+    # Webhooks (issue 8): see the WEBHOOKS_* settings below.
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -219,6 +221,28 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# --- API of contacts, loyalty and job runs (issue 8) ----------------------------------------------
+# Their enums named by what they are (fields called "channel", "kind", "status" repeat across apps).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "ContactChannelEnum": "contacts.models.Channel",
+        "PersonalChannelEnum": "contacts.api.serializers.PERSONAL_CHANNEL_CHOICES",
+        "ContactKindEnum": "contacts.models.Kind",
+        "ContactStatusEnum": "contacts.models.Touch.Status",
+        "ContactSourceEnum": "contacts.models.Touch.Source",
+        "ContactOutcomeEnum": "contacts.models.Outcome",
+        "LeaveReasonEnum": "contacts.models.LeaveReason",
+        "RefusalReasonEnum": "contacts.models.RefusedTouch.Reason",
+        "CallListEntryReasonEnum": "contacts.models.CallListEntry.Reason",
+        "CallListEntryStatusEnum": "contacts.models.CallListEntry.Status",
+        "CallListRowStatusEnum": "contacts.api.serializers.CALL_LIST_ROW_STATUSES",
+        "LedgerEntryKindEnum": "loyalty.models.LedgerEntry.Kind",
+        "RewardKindEnum": "loyalty.models.Reward.Kind",
+        "RedemptionStatusEnum": "loyalty.models.Redemption.Status",
+        "JobRunStatusEnum": "common.models.JobRun.Status",
+    }
+)
+
 # Celery. Without a broker every task runs in-process, so the embedded default needs no Redis.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
@@ -268,6 +292,20 @@ SMS_HTTP_URL = env.str("SMS_HTTP_URL", default="")
 SMS_HTTP_TOKEN = env.str("SMS_HTTP_TOKEN", default="")
 SMS_HTTP_TIMEOUT = env.float("SMS_HTTP_TIMEOUT", default=10)
 SMS_SENDER = env.str("SMS_SENDER", default="")
+
+# --- Webhooks (issue 8) ---------------------------------------------------------------------------
+# Endpoints are configured in the admin. http:// URLs are refused unless allowed (development only:
+# the default follows DEBUG); addresses inside private networks are always refused unless allowed
+# (tests post to a server on 127.0.0.1), so a webhook URL cannot probe the inside of our network.
+WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=DEBUG)
+WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", default=False)
+# Seconds to connect and, separately, to wait for the answer.
+WEBHOOKS_TIMEOUT = env.float("WEBHOOKS_TIMEOUT", default=10)
+# Attempts before a delivery fails for good; retries wait 1, 2, 4 ... minutes (times this base).
+WEBHOOKS_MAX_ATTEMPTS = env.int("WEBHOOKS_MAX_ATTEMPTS", default=8)
+WEBHOOKS_RETRY_BASE_SECONDS = env.int("WEBHOOKS_RETRY_BASE_SECONDS", default=60)
+# A delivery still `sending` after this long was interrupted; it becomes `unknown`, never re-sent.
+WEBHOOKS_SENDING_TIMEOUT_SECONDS = env.int("WEBHOOKS_SENDING_TIMEOUT_SECONDS", default=300)
 
 # Production hardening: on whenever DEBUG is off; TLS is terminated by the proxy in front of gunicorn.
 if not DEBUG:

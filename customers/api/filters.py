@@ -4,7 +4,7 @@ widen it: every queryset they receive is already scoped to the user."""
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 
-from common.api import IdFilter, StableOrderingFilter
+from common.api import IdFilter, MomentFilter, StableOrderingFilter
 from customers.models import (
     Customer,
     CustomerScore,
@@ -66,10 +66,10 @@ class PurchaseFilter(filters.FilterSet):
     external_id = filters.CharFilter(field_name="external_id")
     source = filters.ChoiceFilter(choices=Purchase.Source.choices)
     currency = filters.CharFilter(field_name="currency", lookup_expr="iexact")
-    occurred_after = filters.IsoDateTimeFilter(
+    occurred_after = MomentFilter(
         field_name="occurred_at", lookup_expr="gte", label=_("At or after (ISO 8601)")
     )
-    occurred_before = filters.IsoDateTimeFilter(
+    occurred_before = MomentFilter(
         field_name="occurred_at", lookup_expr="lt", label=_("Before (ISO 8601)")
     )
     ordering = StableOrderingFilter(
@@ -86,8 +86,8 @@ class RefundFilter(filters.FilterSet):
     purchase_external_id = filters.CharFilter(field_name="purchase__external_id")
     customer = IdFilter(field_name="purchase__customer_id", label=_("Our customer id"))
     external_id = filters.CharFilter(field_name="external_id")
-    occurred_after = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_after = MomentFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = MomentFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = Refund

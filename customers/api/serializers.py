@@ -45,6 +45,10 @@ class ScoreOutput(serializers.ModelSerializer):
     """A customer's current segmentation, as the last scoring run left it."""
 
     explanation = serializers.CharField(read_only=True)
+    # Declared: a read-only model field loses allow_blank, and "" (no suggestion) is an answer.
+    suggested_stage = serializers.ChoiceField(
+        choices=Customer.Stage.choices, allow_blank=True, read_only=True
+    )
 
     class Meta:
         model = CustomerScore
@@ -183,6 +187,8 @@ class ScoringRunOutput(serializers.ModelSerializer):
 
 class CustomerOutput(serializers.ModelSerializer):
     tags = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+    # Text, not format "email": a customer without an address has "" here.
+    email = serializers.CharField(read_only=True)
     last_purchase_at = serializers.DateTimeField(read_only=True, allow_null=True)
     score = ScoreOutput(read_only=True, allow_null=True)
 

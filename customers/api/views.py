@@ -25,7 +25,13 @@ from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from common.api import ActionPermissions, Conflict, error_responses, flatten_errors
+from common.api import (
+    ActionPermissions,
+    BoundedLookupMixin,
+    Conflict,
+    error_responses,
+    flatten_errors,
+)
 from customers import selectors, services
 from customers.errors import PurchaseConflictError
 from customers.models import (
@@ -60,7 +66,7 @@ MONEY = DecimalField(max_digits=16, decimal_places=2)
 ZERO = Decimal("0")
 
 
-class ScopedViewSet(viewsets.GenericViewSet):
+class ScopedViewSet(BoundedLookupMixin, viewsets.GenericViewSet):
     """Authenticated, with the permissions each action needs (`action_permissions`), paginated
     and filterable; the queryset, from a selector, decides what the user may see."""
 
@@ -709,7 +715,7 @@ class ScoreViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewS
     serializer_class = CustomerScoreOutput
     filterset_class = ScoreFilter
     lookup_url_kwarg = "customer"
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"-?\d+"
     action_permissions = {
         "list": ("customers.view_customer",),
         "retrieve": ("customers.view_customer",),

@@ -13,6 +13,7 @@ from django.db import connection
 from loyalty.models import LedgerEntry, LoyaltyAccount, Programme, Tier, TierChange
 from loyalty.periods import add_months
 from loyalty.rules import CHUNK, Tiers, chunked, load_tiers, qualifying_spend, reversal_share
+from loyalty.signals import tier_changed
 
 # Rows per UPDATE ... CASE statement (tier moves only, which are few). Each row is matched against
 # every WHEN of its statement, so the cost grows with the square of this number.
@@ -165,6 +166,10 @@ def move_tier(
     account.tier = to
     account.tier_since = now
     account.tier_valid_until = add_months(now, programme.tier_window_months)
+    tier_changed.send(
+        sender=TierChange, customer_id=change.customer_id, from_tier_id=change.from_tier_id,
+        to_tier_id=change.to_tier_id, direction=direction, qualifying_spend=spend, at=now,
+    )
     return change
 
 

@@ -15,6 +15,7 @@ from loyalty.errors import (
     RewardUnavailableError,
 )
 from loyalty.models import LedgerEntry, LoyaltyAccount, Redemption, Reward
+from loyalty.signals import points_redeemed
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ def redeem_reward(*, customer_id: int, reward_id: int, by, key: str) -> Redempti
         reward.pk,
         reward.cost,
     )
+    points_redeemed.send(sender=Redemption, redemption_id=redemption.pk, customer_id=customer_id)
     return redemption
 
 

@@ -307,3 +307,63 @@ def test_a_revoked_token_is_a_401(rep_api, rep):
 
     assert response.status_code == 401
     assert response.json()["code"] == "authentication_failed"
+
+
+# --- found by the schema-driven fuzz (test_schemathesis.py) -------------------------------------
+
+
+@pytest.mark.parametrize("page", ["0", "-3", "x", "999"])
+def test_a_page_that_does_not_exist_is_a_400_on_page(rep_api, page):
+    response = rep_api.get("/api/v1/customers/", {"page": page})
+
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == ["page"]
+
+
+def test_an_id_beyond_64_bits_is_a_404_in_a_path_and_a_400_in_a_filter(rep_api):
+    huge = str(2**70)
+
+    assert rep_api.get(f"/api/v1/scores/{huge}/").status_code == 404
+    assert rep_api.get(f"/api/v1/job-runs/{huge}/").status_code in (403, 404)
+    response = rep_api.get("/api/v1/purchases/", {"customer": huge})
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == ["customer"]
+
+
+def test_a_time_filter_with_any_parseable_offset_compares_instants(rep_api, customer):
+    from tests.factories import PurchaseFactory
+
+    PurchaseFactory(customer=customer)
+
+    far = rep_api.get("/api/v1/purchases/", {"occurred_after": "1518-10-25T22:49:06+19:18"})
+    future = rep_api.get("/api/v1/purchases/", {"occurred_after": "9999-12-31T23:59:59-23:00"})
+
+    assert far.status_code == 200
+    assert far.json()["count"] == 1
+    # Past year 9999 in UTC: not a time the database can compare.
+    assert future.status_code == 400
+    assert list(future.json()["fields"]) == ["occurred_after"]
+
+
+def test_a_time_before_1970_is_a_400_not_an_answer_the_schema_cannot_express(rep_api, customer):
+    response = rep_api.post(
+        "/api/v1/purchases/",
+        {
+            "external_id": "OLD-1",
+            "customer": customer.pk,
+            "occurred_at": "0003-03-01T00:01:00Z",
+            "amount": "2.00",
+        },
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == ["occurred_at"]
+
+
+@pytest.mark.parametrize("url", ["/api/v1/scores/-5/", "/api/v1/loyalty/accounts/-5/"])
+def test_a_negative_id_in_a_path_is_a_json_404(rep_api, url):
+    response = rep_api.get(url)
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"

@@ -7,14 +7,17 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.test import Client
 from django.utils import timezone
 
+from common.models import JobRun
+from contacts.models import Touch
 from contacts.services.feedback import feedback_token
 from contacts.services.outbox import unsubscribe_token
 from customers.models import ImportJob, ScoringRun
-from loyalty.models import Partner, Programme, Redemption, Reward, Tier
+from loyalty.models import LedgerEntry, Partner, Programme, Redemption, Reward, Tier
 from tests.contacts.factories import CustomerScoreFactory, FeedbackFactory
 from tests.factories import (
     CustomerFactory,
@@ -38,6 +41,15 @@ ROLES = (ANONYMOUS, REP_A, REP_B, MANAGER, LOYALTY_ADMIN, SUPERUSER)
 @pytest.fixture(autouse=True)
 def _media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle_counters():
+    # Each URL test makes anonymous API calls; counters carried over between tests would reach
+    # the anonymous rate and turn the expected 401s into 429s.
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture
@@ -78,6 +90,13 @@ def world(db):
         partner=Partner.objects.create(name="Hotel partner", earn_rate=Decimal("0.5")),
         tier=Tier.objects.order_by("order").first(),
         programme=Programme.load(),
+        touch_b=Touch.objects.create(
+            customer=customer_b, channel="phone", kind="personal", at=timezone.now(), source="rep"
+        ),
+        ledger_entry_b=LedgerEntry.objects.create(
+            customer=customer_b, kind=LedgerEntry.Kind.ADJUST, points=5, key="security-entry"
+        ),
+        job_run=JobRun.objects.create(job="rescore", run_date=timezone.localdate()),
         unsubscribe_token=unsubscribe_token(customer_id=customer_b.pk, channel="email"),
         feedback_token=feedback_token(feedback.pk),
     )

@@ -138,6 +138,25 @@ RULES: dict[str, Rule] = {
     "score-detail": for_customer(customer="score_b"),
     "scoring-run-list": for_roles(MANAGERS),
     "scoring-run-detail": for_roles(MANAGERS, pk="scoring_run"),
+    "call-list-list": for_roles(REPS_AND_MANAGERS),
+    "contact-list": for_roles(REPS_AND_MANAGERS),
+    "contact-detail": for_customer(pk="touch_b"),
+    "contact-booking-list": for_roles(REPS_AND_MANAGERS, post_only=True),
+    "loyalty-account-list": for_roles(LOGGED_IN),
+    "loyalty-account-detail": for_customer(customer="customer_b"),
+    "ledger-entry-list": for_roles(LOGGED_IN),
+    "ledger-entry-detail": for_customer(pk="ledger_entry_b"),
+    "tier-list": for_roles(LOGGED_IN),
+    "tier-detail": for_roles(LOGGED_IN, pk="tier"),
+    "reward-list": for_roles(LOGGED_IN),
+    "reward-detail": for_roles(LOGGED_IN, pk="reward"),
+    "redemption-list": for_roles(LOGGED_IN),
+    "redemption-detail": for_customer(pk="redemption_b"),
+    "redemption-cancel": for_roles(
+        MANAGERS, post_only=True, overrides={LOYALTY_ADMIN: REFUSED}, pk="redemption_b"
+    ),
+    "job-run-list": for_roles(MANAGERS),
+    "job-run-detail": for_roles(MANAGERS, pk="job_run"),
 }
 
 # Values for parameters no rule names: the format suffix of API URLs.

@@ -1,0 +1,1 @@
+"""The loyalty API: balances, the ledger, tiers, rewards, redemptions and their cancellation."""
