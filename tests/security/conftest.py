@@ -14,6 +14,7 @@ from django.utils import timezone
 from contacts.services.feedback import feedback_token
 from contacts.services.outbox import unsubscribe_token
 from customers.models import ImportJob, ScoringRun
+from loyalty.member import member_url
 from loyalty.models import Partner, Programme, Redemption, Reward, Tier
 from tests.contacts.factories import CustomerScoreFactory, FeedbackFactory
 from tests.factories import (
@@ -80,6 +81,7 @@ def world(db):
         programme=Programme.load(),
         unsubscribe_token=unsubscribe_token(customer_id=customer_b.pk, channel="email"),
         feedback_token=feedback_token(feedback.pk),
+        member_token=member_url(customer_b.pk).rstrip("/").rsplit("/", 1)[-1],
     )
 
 
