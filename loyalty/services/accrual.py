@@ -30,6 +30,7 @@ from django.utils.translation import gettext as _
 from customers.models import Purchase, Refund
 from loyalty.errors import IdempotencyConflictError, InvalidAdjustmentError, PartnerUnavailableError
 from loyalty.models import LedgerEntry, Partner, Programme, PurchasePoints
+from loyalty.sql import insert_rows, one_of
 
 from ._accounts import (
     INSERT_BATCH,
@@ -79,7 +80,7 @@ def accrue_points_for_purchases(*, purchase_ids: Iterable[int]) -> int:
     accrued = 0
     for part in chunked(ids):
         rows = list(
-            Purchase.objects.filter(pk__in=part)
+            Purchase.objects.filter(one_of("pk", part))
             .filter(programme.qualifying_purchases_q())
             .order_by("pk")
             .values_list("pk", "customer_id", "amount", "occurred_at")
@@ -90,9 +91,9 @@ def accrue_points_for_purchases(*, purchase_ids: Iterable[int]) -> int:
             (row[1] for row in rows), programme=programme, tiers=tiers, now=now
         )
         done = set(
-            PurchasePoints.objects.filter(purchase_id__in=[row[0] for row in rows]).values_list(
-                "purchase_id", flat=True
-            )
+            PurchasePoints.objects.filter(
+                one_of("purchase_id", [row[0] for row in rows])
+            ).values_list("purchase_id", flat=True)
         )
         lots: list[PurchasePoints] = []
         for purchase_id, customer_id, amount, occurred_at in rows:
@@ -121,13 +122,15 @@ def accrue_points_for_purchases(*, purchase_ids: Iterable[int]) -> int:
                     created_at=now,
                 )
             )
-        PurchasePoints.objects.bulk_create(lots, batch_size=INSERT_BATCH)
+        # A plain insert: the purchases' ids were checked under their customers' account locks, so
+        # a duplicate here would be a bug and fails the transaction.
+        insert_rows(PurchasePoints, lots, batch_size=INSERT_BATCH)
         released = {lot.purchase_id: lot for lot in lots if lot.released_at is not None}
         entries = [_earn_entry(lot, now=now) for lot in released.values()]
         # Refunds recorded before the purchase was accrued (a repair run) are reversed at once,
         # exactly as if they had come after; normally there are none and this is one query.
         earlier_refunds = list(
-            Refund.objects.filter(purchase_id__in=list(released))
+            Refund.objects.filter(one_of("purchase_id", list(released)))
             .order_by("pk")
             .values_list("pk", "purchase_id")
         )

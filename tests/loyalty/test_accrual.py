@@ -1,8 +1,10 @@
+import io
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 import time_machine
+from django.core.management import call_command
 from django.utils import timezone
 
 from customers import services as customer_services
@@ -296,3 +298,32 @@ def test_the_programme_is_created_with_defaults_when_missing(db):
         Decimal("0.01"),
         24,
     )
+
+
+@pytest.mark.parametrize("expiry_months", [24, 0])
+def test_a_large_batch_accrues_exactly_once_per_purchase(programme, expiry_months):
+    """Past the bulk-insert threshold (one array per column on PostgreSQL) the rules are the same."""
+    Programme.objects.filter(pk=1).update(expiry_months=expiry_months)
+    programme = Programme.load()
+    customers = CustomerFactory.create_batch(150)
+    purchases = [
+        PurchaseFactory(customer=customers[n % 150], amount=Decimal(f"{100 + n * 37}.55"))
+        for n in range(400)
+    ]
+    ids = [purchase.pk for purchase in purchases]
+    first = services.accrue_points_for_purchases(purchase_ids=ids)
+    again = services.accrue_points_for_purchases(purchase_ids=ids)
+    assert again == 0
+    lots = dict(PurchasePoints.objects.values_list("purchase_id", "points"))
+    expected = {
+        purchase.pk: programme.points_for(purchase.amount, rate=programme.points_per_unit)
+        for purchase in Purchase.objects.filter(pk__in=ids)
+    }
+    assert lots == {pk: points for pk, points in expected.items() if points > 0}
+    assert first == sum(lots.values())
+    assert LedgerEntry.objects.filter(kind="earn").count() == len(lots)
+    for customer in customers[:5]:
+        assert balance_of(customer) == ledger_sum(customer)
+    if expiry_months == 0:
+        assert not LedgerEntry.objects.filter(expires_at__isnull=False).exists()
+    call_command("check_ledger", stdout=io.StringIO())
