@@ -17,6 +17,7 @@ from customers.models import Refund
 from .models import (
     LedgerEntry,
     LoyaltyAccount,
+    MemberAccess,
     Programme,
     PurchasePoints,
     Redemption,
@@ -208,6 +209,8 @@ class CustomerPanel:
     rewards: list[Reward]
     can_redeem: bool
     can_cancel: bool
+    # When the customer's member-page links were last revoked (None: never).
+    member_links_revoked_at: datetime | None = None
     # A fresh idempotency key per rendering: a double-submitted form redeems once.
     redeem_key: str = field(default_factory=lambda: uuid.uuid4().hex)
 
@@ -230,6 +233,9 @@ def customer_panel_for(*, customer, user) -> CustomerPanel:
         rewards=list(Reward.objects.active()),
         can_redeem=user.has_perm("loyalty.redeem_rewards"),
         can_cancel=user.has_perm("loyalty.cancel_redemptions"),
+        member_links_revoked_at=MemberAccess.objects.filter(customer_id=customer.pk)
+        .values_list("revoked_at", flat=True)
+        .first(),
     )
 
 

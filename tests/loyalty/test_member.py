@@ -126,6 +126,9 @@ def test_a_rep_revokes_the_links_from_the_customer_page(client, rep, member_cust
     grant(rep, "redeem_rewards")
     client.force_login(rep)
     url = reverse("loyalty:revoke-member-links", args=[member_customer.pk])
+    page = client.get(member_customer.get_absolute_url()).content.decode()
+    assert 'data-testid="member-links"' in page
+    assert f'action="{url}"' in page
     assert client.get(url).status_code == 405
     response = client.post(url)
     assert response.status_code == 302
