@@ -157,6 +157,14 @@ class TierAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    def changelist_view(self, request, extra_context=None):
+        # The changelist's context has no change permission of its own; the button needs it.
+        extra_context = {
+            **(extra_context or {}),
+            "can_place_customers": self.has_change_permission(request),
+        }
+        return super().changelist_view(request, extra_context)
+
     def place_view(self, request):
         """The changelist's button: re-evaluates every account's tier now (POST only)."""
         if request.method != "POST" or not self.has_change_permission(request):

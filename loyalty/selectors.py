@@ -561,7 +561,7 @@ class MemberPage:
     rewards: list[RewardOption]
 
 
-MEMBER_PAGE_ENTRIES = 30
+MEMBER_PAGE_ENTRIES = 15
 MEMBER_PAGE_REDEMPTIONS = 10
 
 

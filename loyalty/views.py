@@ -213,8 +213,13 @@ class MemberPageView(View):
 
     def _render(self, request, token: str, customer_id: int, *, form=None, saved=False, status=200):
         page = selectors.member_page_for(customer_id)
-        # The page speaks the customer's language, whatever the browser says.
-        with translation.override(page.customer.language or settings.LANGUAGE_CODE):
+        # The page speaks the customer's language, unless the visitor picked one with the switch.
+        language = (
+            translation.get_language()
+            if settings.LANGUAGE_COOKIE_NAME in request.COOKIES
+            else page.customer.language or settings.LANGUAGE_CODE
+        )
+        with translation.override(language):
             form = form or MemberPreferencesForm(customer=page.customer)
             response = render(
                 request,

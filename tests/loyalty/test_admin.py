@@ -180,3 +180,17 @@ def test_message_and_member_access_lists_open(admin_client, programme, customer)
     services.send_purchase_confirmations(purchase_ids=[purchase.pk])
     for name in ("loyaltymessage", "memberaccess", "partner", "reward", "tier"):
         assert admin_client.get(reverse(f"admin:loyalty_{name}_changelist")).status_code == 200
+
+
+def test_the_tier_list_offers_placing_customers_to_those_who_may(admin_client, client, programme):
+    from tests.factories import ManagerFactory
+
+    place = reverse("admin:loyalty_tier_place")
+    assert (
+        f'action="{place}"'
+        in admin_client.get(reverse("admin:loyalty_tier_changelist")).content.decode()
+    )
+    client.force_login(ManagerFactory(is_staff=True))
+    response = client.get(reverse("admin:loyalty_tier_changelist"))
+    assert response.status_code == 200
+    assert f'action="{place}"' not in response.content.decode()

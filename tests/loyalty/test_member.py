@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
@@ -57,6 +58,9 @@ def test_the_page_speaks_the_customers_language(client, member_customer):
     member_customer.language = "en"
     member_customer.save()
     assert '<html lang="en">' in client.get(page_url(member_customer.pk)).content.decode()
+    # The visitor's own pick with the language switch wins.
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ru"
+    assert '<html lang="ru">' in client.get(page_url(member_customer.pk)).content.decode()
 
 
 def test_the_customer_changes_consent_recorded_with_its_source(client, member_customer):
