@@ -378,48 +378,28 @@ def _accrue_in_bulk(
         one_of("purchase_id", [pk for pk in purchase_ids if pk not in done])
     ).exists():
         return None
-    columns: dict[str, list] = defaultdict(list)
-    rate = programme.points_per_unit
-    for purchase_id, customer_id, amount, occurred_at in rows:
-        if purchase_id in done:
-            continue
-        tier = tiers.get(accounts[customer_id].tier_id)
-        multiplier = tier.earn_multiplier if tier else Decimal(1)
-        points = programme.points_for(amount, rate=rate, multiplier=multiplier)
-        if points <= 0:
-            continue
-        available_at = programme.available_from(occurred_at)
-        columns["purchase_id"].append(purchase_id)
-        columns["customer_id"].append(customer_id)
-        columns["points"].append(points)
-        columns["amount"].append(amount)
-        columns["multiplier"].append(multiplier)
-        columns["tier_name"].append(tier.name if tier else "")
-        columns["available_at"].append(available_at)
-        columns["expires_at"].append(programme.expiry_for(occurred_at))
-        columns["released_at"].append(now if available_at <= now else None)
+    new_ids = [pk for pk in purchase_ids if pk not in done]
     deltas: dict[int, int] = {}
-    if columns["purchase_id"]:
+    lots = 0
+    if new_ids:
         with connection.cursor() as cursor:
             cursor.execute(
                 BULK_ACCRUAL_SQL,
                 {
-                    "purchase_id": columns["purchase_id"],
-                    "customer_id": columns["customer_id"],
-                    "points": columns["points"],
-                    "amount": columns["amount"],
-                    "multiplier": columns["multiplier"],
-                    "tier_name": columns["tier_name"],
-                    "available_at": columns["available_at"],
-                    "expires_at": columns["expires_at"],
-                    "released_at": columns["released_at"],
-                    "rate": rate,
+                    "ids": new_ids,
+                    "rate": programme.points_per_unit,
+                    "half_up": programme.rounding == Programme.Rounding.HALF_UP,
+                    "window_days": programme.return_window_days,
+                    "expiry_months": programme.expiry_months,
                     "now": now,
                     "earn": LedgerEntry.Kind.EARN,
                     "key_prefix": earn_key(0)[:-1],
                 },
             )
-            deltas = dict(cursor.fetchall())
+            for customer_id, points, count in cursor.fetchall():
+                if points:
+                    deltas[customer_id] = points
+                lots += count
     spends = qualifying_spend(accounts, programme=programme, as_of=now)
     _upgrade(accounts, spends, programme=programme, tiers=tiers, now=now)
     update_accounts(
@@ -436,7 +416,7 @@ def _accrue_in_bulk(
     logger.info(
         "loyalty.accrued purchases=%s lots=%s ledger_points=%s bulk=1",
         len(rows),
-        len(columns["purchase_id"]),
+        lots,
         sum(deltas.values()),
     )
     return sum(deltas.values())
@@ -445,26 +425,46 @@ def _accrue_in_bulk(
 # Only the account fields the bulk path reads; upgrades load the few accounts that move.
 ACCOUNT_FIELDS = ("customer_id", "balance", "tier_id", "qualifying_spend")
 
-# The lots, their earn entries (for lots spendable now) and each customer's sum, in one statement.
-# The table and column names are Django's defaults for these models (checked by the tests that
-# run this path on PostgreSQL); every value is a parameter.
+# The lots, their earn entries (for lots spendable now) and each customer's sum, in one statement,
+# computed as the Programme's methods compute them: points = the amount times the rate and the
+# multiplier of the tier the (locked) account holds, rounded down or half up (numeric, exact);
+# spendable `return_window_days` x 24 h after the purchase; expiring `expiry_months` calendar
+# months after it, the day clamped to the month's end (PostgreSQL's month arithmetic, in the UTC
+# session Django keeps), never past year 9999 (a date Python could not hold: no expiry, as
+# `Programme.expiry_for` decides). The table and column names are Django's defaults for these
+# models, checked by the tests that run this path on PostgreSQL; every value is a parameter.
 BULK_ACCRUAL_SQL = """
-WITH lots AS (
+WITH candidates AS (
+    SELECT purchase.id AS purchase_id, purchase.customer_id, purchase.amount,
+           purchase.occurred_at,
+           COALESCE(tier.earn_multiplier, 1) AS multiplier, COALESCE(tier.name, '') AS tier_name,
+           purchase.amount * %(rate)s::numeric * COALESCE(tier.earn_multiplier, 1) AS exact,
+           purchase.occurred_at + make_interval(days => %(window_days)s::integer) AS available,
+           purchase.occurred_at + make_interval(months => %(expiry_months)s::integer) AS expiry
+    FROM customers_purchase AS purchase
+    JOIN loyalty_loyaltyaccount AS account ON account.customer_id = purchase.customer_id
+    LEFT JOIN loyalty_tier AS tier ON tier.id = account.tier_id
+    WHERE purchase.id = ANY(%(ids)s::bigint[])
+), computed AS (
+    SELECT purchase_id, customer_id, amount, multiplier, tier_name,
+           (CASE WHEN %(half_up)s THEN round(exact) ELSE trunc(exact) END)::integer AS points,
+           CASE WHEN available >= '10000-01-01'::timestamptz THEN occurred_at
+                ELSE available END AS available_at,
+           CASE WHEN %(expiry_months)s::integer = 0 THEN NULL
+                WHEN expiry >= '10000-01-01'::timestamptz THEN NULL
+                ELSE expiry END AS expires_at
+    FROM candidates
+), lots AS (
     INSERT INTO loyalty_purchasepoints (
         purchase_id, customer_id, points, amount, rate, multiplier, tier_name,
         available_at, expires_at, released_at, created_at
     )
-    SELECT lot.purchase_id, lot.customer_id, lot.points, lot.amount, %(rate)s, lot.multiplier,
-           lot.tier_name, lot.available_at, lot.expires_at, lot.released_at, %(now)s
-    FROM unnest(
-        %(purchase_id)s::bigint[], %(customer_id)s::bigint[], %(points)s::integer[],
-        %(amount)s::numeric[], %(multiplier)s::numeric[], %(tier_name)s::text[],
-        %(available_at)s::timestamptz[], %(expires_at)s::timestamptz[],
-        %(released_at)s::timestamptz[]
-    ) AS lot (
-        purchase_id, customer_id, points, amount, multiplier, tier_name,
-        available_at, expires_at, released_at
-    )
+    SELECT purchase_id, customer_id, points, amount, %(rate)s::numeric, multiplier, tier_name,
+           available_at, expires_at,
+           CASE WHEN available_at <= %(now)s THEN %(now)s::timestamptz END, %(now)s
+    FROM computed
+    WHERE points > 0
+    ORDER BY purchase_id
     RETURNING purchase_id, customer_id, points, expires_at, released_at
 ), entries AS (
     INSERT INTO loyalty_ledgerentry (
@@ -477,7 +477,13 @@ WITH lots AS (
     ORDER BY purchase_id
     RETURNING customer_id, points
 )
-SELECT customer_id, SUM(points)::integer FROM entries GROUP BY customer_id
+SELECT customer_id, SUM(entry_points)::integer, SUM(lot)::integer
+FROM (
+    SELECT customer_id, 0 AS entry_points, 1 AS lot FROM lots
+    UNION ALL
+    SELECT customer_id, points, 0 FROM entries
+) AS moved
+GROUP BY customer_id
 """
 
 

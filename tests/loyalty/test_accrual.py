@@ -300,21 +300,30 @@ def test_the_programme_is_created_with_defaults_when_missing(db):
     )
 
 
-@pytest.mark.parametrize("expiry_months", [24, 0])
-def test_a_large_batch_accrues_exactly_once_per_purchase(programme, expiry_months, caplog):
+@pytest.mark.parametrize(("expiry_months", "rounding"), [(24, "down"), (0, "half_up")])
+def test_a_large_batch_accrues_exactly_once_per_purchase(
+    programme, expiry_months, rounding, caplog
+):
     """Past the bulk threshold (arrays and one statement on PostgreSQL) the rules are the same."""
     from django.db import connection
 
     from loyalty.services.accrual import BULK_ACCRUAL_FROM
 
-    Programme.objects.filter(pk=1).update(expiry_months=expiry_months, return_window_days=3)
+    Programme.objects.filter(pk=1).update(
+        expiry_months=expiry_months, return_window_days=3, rounding=rounding
+    )
     programme = Programme.load()
     customers = CustomerFactory.create_batch(150)
     now = timezone.now()
     purchases = [
         PurchaseFactory(
             customer=customers[n % 150],
-            amount=Decimal(f"{100 + n * 37}.55") if n % 50 else Decimal("150000"),
+            amount=Decimal("150000")
+            if n % 50 == 0
+            # Whole halves of a point (x.5) where the two roundings differ, and odd cents.
+            else Decimal(f"{n}50")
+            if n % 3 == 0
+            else Decimal(f"{100 + n * 37}.55"),
             # Half are old enough to be spendable at once, half wait for the return window.
             occurred_at=now - timedelta(days=10 if n % 2 else 1, minutes=n),
         )

@@ -201,3 +201,11 @@ def test_a_confirmation_within_quiet_hours_waits_for_the_morning(customer, progr
         services.send_purchase_confirmations(purchase_ids=[purchase.pk])
         message = messages_of(customer, LoyaltyMessage.Kind.PURCHASE).get().message
         assert message.next_attempt_at > timezone.now()
+
+
+def test_the_call_list_shows_points_and_tier(customer, programme):
+    from contacts.signals import call_list_extras, merge_responses
+
+    buy(customer, "123400")  # 1,234 points and Gold
+    extras = merge_responses(call_list_extras.send(sender=None, customer_ids=[customer.pk]))
+    assert extras[customer.pk] == [{"label": "Points", "value": "1\u202f234 · Gold"}]
