@@ -49,6 +49,8 @@ LOYALTY_RECORD_MODELS = (
     "Redemption",
     "LedgerEntry",
     "TierChange",
+    "MemberAccess",
+    "LoyaltyMessage",
 )
 
 # Reassignment events are inserted in batches of this many rows: one statement per batch, a few

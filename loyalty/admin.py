@@ -5,7 +5,7 @@ import uuid
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -16,11 +16,13 @@ from django.utils.translation import gettext_lazy as _
 
 from common.errors import DomainError
 
-from . import services
+from . import member, services
 from .forms import AdjustPointsForm
 from .models import (
     LedgerEntry,
     LoyaltyAccount,
+    LoyaltyMessage,
+    MemberAccess,
     Partner,
     Programme,
     PurchasePoints,
@@ -92,6 +94,22 @@ class ProgrammeAdmin(admin.ModelAdmin):
                 ),
             },
         ),
+        (
+            _("Messages and member page"),
+            {
+                "fields": [
+                    "purchase_confirmations",
+                    "expiry_warning_days",
+                    "balance_reminders",
+                    "member_link_days",
+                ],
+                "description": _(
+                    "Messages go through the contacts outbox, within its frequency caps and the "
+                    "customer's consent; their texts are the message templates loyalty_purchase, "
+                    "loyalty_expiry and loyalty_balance."
+                ),
+            },
+        ),
         (_("Reporting"), {"fields": ["point_value"]}),
     ]
 
@@ -122,6 +140,8 @@ class TierAdmin(admin.ModelAdmin):
         "customers",
     ]
     list_display_links = ["name"]
+    # The numbers that make a tier programme, edited side by side in the list.
+    list_editable = ["qualifying_spend", "earn_multiplier", "discount_percent"]
     ordering = ["order"]
     search_fields = ["name"]
     actions = [place_customers_in_tiers]
@@ -136,6 +156,14 @@ class TierAdmin(admin.ModelAdmin):
             path("place/", self.admin_site.admin_view(self.place_view), name="loyalty_tier_place"),
             *super().get_urls(),
         ]
+
+    def changelist_view(self, request, extra_context=None):
+        # The changelist's context has no change permission of its own; the button needs it.
+        extra_context = {
+            **(extra_context or {}),
+            "can_place_customers": self.has_change_permission(request),
+        }
+        return super().changelist_view(request, extra_context)
 
     def place_view(self, request):
         """The changelist's button: re-evaluates every account's tier now (POST only)."""
@@ -152,17 +180,25 @@ class TierAdmin(admin.ModelAdmin):
 
 @admin.register(Partner)
 class PartnerAdmin(admin.ModelAdmin):
-    list_display = ["name", "earn_rate", "active", "created_at"]
+    list_display = ["name", "earn_rate", "active", "points_earned", "created_at"]
+    list_editable = ["earn_rate", "active"]
     list_filter = ["active"]
     search_fields = ["name"]
     fields = ["name", "earn_rate", "active"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(points_total=Sum("entries__points"))
+
+    @admin.display(description=_("points earned"), ordering="points_total")
+    def points_earned(self, partner):
+        return partner.points_total or 0
 
 
 @admin.register(Reward)
 class RewardAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "cost", "active", "issued"]
     list_filter = ["kind", "active"]
-    list_editable = ["active"]
+    list_editable = ["cost", "active"]
     search_fields = ["name", "description"]
     fields = ["name", "kind", "cost", "description", "active"]
 
@@ -199,6 +235,27 @@ class LoyaltyAccountAdmin(ReadOnlyAdmin):
     readonly_fields = list_display
     ordering = ["-balance"]
     change_form_template = "admin/loyalty/loyaltyaccount/change_form.html"
+    actions = ["revoke_member_links"]
+
+    @admin.action(description=_("Revoke the member page links of the selected customers"))
+    def revoke_member_links(self, request, queryset):
+        if not request.user.has_perm("loyalty.redeem_rewards"):
+            raise PermissionDenied
+        customer_ids = list(queryset.values_list("customer_id", flat=True))
+        for customer_id in customer_ids:
+            member.revoke_member_links(customer_id=customer_id, by=request.user)
+        self.message_user(
+            request,
+            _("Member page links revoked for %(count)s customers.") % {"count": len(customer_ids)},
+            messages.SUCCESS,
+        )
+
+    def get_actions(self, request):
+        # Read-only rows, so Django would offer no actions; this one goes through a service.
+        actions = super().get_actions(request)
+        if not request.user.has_perm("loyalty.redeem_rewards"):
+            actions.pop("revoke_member_links", None)
+        return actions
 
     def get_urls(self):
         return [
@@ -363,4 +420,29 @@ class TierChangeAdmin(ReadOnlyAdmin):
     search_fields = ["customer__name", "customer__external_id"]
     list_select_related = ["customer"]
     date_hierarchy = "created_at"
+    readonly_fields = list_display
+
+
+@admin.register(LoyaltyMessage)
+class LoyaltyMessageAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "customer", "kind", "cause", "outcome"]
+    list_filter = ["kind", "refused", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["customer__name", "customer__external_id", "cause"]
+    list_select_related = ["customer", "message"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["customer", "kind", "cause", "message", "refused", "created_at"]
+    show_full_result_count = False
+
+    @admin.display(description=_("outcome"))
+    def outcome(self, row):
+        if row.message is not None:
+            return row.message.get_status_display()
+        return _("not sent: %(reason)s") % {"reason": row.refused or "—"}
+
+
+@admin.register(MemberAccess)
+class MemberAccessAdmin(ReadOnlyAdmin):
+    list_display = ["customer", "version", "revoked_at", "revoked_by"]
+    search_fields = ["customer__name", "customer__external_id"]
+    list_select_related = ["customer", "revoked_by"]
     readonly_fields = list_display

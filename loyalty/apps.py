@@ -7,7 +7,14 @@ class LoyaltyConfig(AppConfig):
     verbose_name = _("Loyalty")
 
     def ready(self) -> None:
-        from customers.signals import demo_data_deleting, purchases_recorded, refunds_recorded
+        from contacts.signals import call_list_extras, message_variables
+        from customers.signals import (
+            customer_data_requested,
+            customer_erased,
+            demo_data_deleting,
+            purchases_recorded,
+            refunds_recorded,
+        )
 
         from . import receivers
 
@@ -19,4 +26,16 @@ class LoyaltyConfig(AppConfig):
         )
         demo_data_deleting.connect(
             receivers.delete_points_of_demo_customers, dispatch_uid="loyalty.delete_demo_points"
+        )
+        customer_data_requested.connect(
+            receivers.export_loyalty_data, dispatch_uid="loyalty.export_loyalty_data"
+        )
+        customer_erased.connect(
+            receivers.erase_loyalty_data, dispatch_uid="loyalty.erase_loyalty_data"
+        )
+        message_variables.connect(
+            receivers.points_message_variables, dispatch_uid="loyalty.message_variables"
+        )
+        call_list_extras.connect(
+            receivers.points_call_list_extras, dispatch_uid="loyalty.call_list_extras"
         )

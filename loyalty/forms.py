@@ -37,3 +37,30 @@ class AdjustPointsForm(forms.Form):
         if points == 0:
             raise forms.ValidationError(_("Enter a number of points other than zero."))
         return points
+
+
+class MemberPreferencesForm(forms.Form):
+    """The member page's preference centre: consent per channel, as the customer sets it."""
+
+    email = forms.BooleanField(label=_("E-mail"), required=False)
+    sms = forms.BooleanField(label=_("SMS"), required=False)
+    phone = forms.BooleanField(label=_("Phone calls"), required=False)
+    social = forms.BooleanField(label=_("Social networks"), required=False)
+
+    CHANNELS = ("email", "sms", "phone", "social")
+
+    def __init__(self, *args, customer, **kwargs) -> None:
+        self.customer = customer
+        kwargs.setdefault(
+            "initial",
+            {channel: getattr(customer, f"consent_{channel}") for channel in self.CHANNELS},
+        )
+        super().__init__(*args, **kwargs)
+
+    def changes(self) -> dict[str, bool]:
+        """Channel -> new consent, for the channels the customer changed."""
+        return {
+            channel: self.cleaned_data[channel]
+            for channel in self.CHANNELS
+            if self.cleaned_data[channel] != getattr(self.customer, f"consent_{channel}")
+        }

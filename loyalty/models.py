@@ -118,6 +118,29 @@ class Programme(models.Model):
         help_text=_("Used for the outstanding liability report."),
     )
     currency = models.CharField(_("currency"), max_length=3, default=default_currency)
+    purchase_confirmations = models.BooleanField(
+        _("purchase confirmations"),
+        default=True,
+        help_text=_(
+            "After a recent purchase, tell the customer the points earned, the balance, the way to "
+            "the next tier and a reward within reach (within the contact caps and consent)."
+        ),
+    )
+    expiry_warning_days = models.PositiveIntegerField(
+        _("warn before expiry, days"),
+        default=30,
+        help_text=_("Warn customers this many days before their points expire; 0: no warnings."),
+    )
+    balance_reminders = models.BooleanField(
+        _("monthly balance reminders"),
+        default=True,
+        help_text=_("Remind customers with points of their balance once a month."),
+    )
+    member_link_days = models.PositiveIntegerField(
+        _("member page links valid, days"),
+        default=90,
+        help_text=_("How long the member-page link in a message keeps working."),
+    )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
@@ -136,6 +159,9 @@ class Programme(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(point_value__gte=0), name="loyalty_programme_point_value_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(member_link_days__gte=1), name="loyalty_programme_link_days_positive"
             ),
         ]
 
@@ -649,3 +675,83 @@ class TierChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_name or '—'} → {self.to_name or '—'}"
+
+
+class MemberAccess(models.Model):
+    """The version of a customer's member-page links: raising it revokes every link sent so far.
+
+    Links carry the version they were made with (see `loyalty.member`); a customer without a row
+    is at version 0, so a row is only written when a link is first revoked.
+    """
+
+    customer = models.OneToOneField(
+        "customers.Customer",
+        primary_key=True,
+        verbose_name=_("customer"),
+        on_delete=models.CASCADE,
+        related_name="loyalty_member_access",
+    )
+    version = models.PositiveIntegerField(_("link version"), default=0)
+    revoked_at = models.DateTimeField(_("links last revoked"), null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("revoked by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("member page access")
+        verbose_name_plural = _("member page access")
+
+    def __str__(self) -> str:
+        return str(_("Member page links of customer %(id)s") % {"id": self.customer_id})
+
+
+class LoyaltyMessage(models.Model):
+    """One message the programme decided to send a customer, once per kind and cause.
+
+    The unique (customer, kind, cause) row is written with its outcome (the outbox message, or the
+    reason contacts refused it), so a re-run of the night or a repeated purchase signal never sends
+    the same message twice. A refused message is not retried for the same cause.
+    """
+
+    class Kind(models.TextChoices):
+        PURCHASE = "purchase", _("Purchase confirmation")
+        EXPIRY = "expiry", _("Expiry warning")
+        BALANCE = "balance", _("Balance reminder")
+
+    customer = models.ForeignKey(
+        "customers.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.CASCADE,
+        related_name="loyalty_messages",
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    # purchase:<id> for a confirmation, the expiry date for a warning, the month for a reminder.
+    cause = models.CharField(_("cause"), max_length=40)
+    message = models.ForeignKey(
+        "contacts.OutboxMessage",
+        verbose_name=_("message"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    refused = models.CharField(_("not sent because"), max_length=20, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("loyalty message")
+        verbose_name_plural = _("loyalty messages")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "kind", "cause"], name="loyalty_message_once_per_cause"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.cause}"

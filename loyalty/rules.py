@@ -16,6 +16,7 @@ from customers.models import Purchase, Refund
 
 from .models import Programme, Tier
 from .periods import add_months
+from .sql import one_of
 
 T = TypeVar("T")
 
@@ -90,7 +91,7 @@ def qualifying_spend(
             Q(occurred_at__gt=start, occurred_at__lte=as_of) & programme.qualifying_purchases_q()
         )
         bought = (
-            Purchase.objects.filter(customer_id__in=part)
+            Purchase.objects.filter(one_of("customer_id", part))
             .filter(in_window)
             .order_by()
             .values("customer_id")
@@ -100,7 +101,7 @@ def qualifying_spend(
         for customer_id, total in bought:
             spend[customer_id] += total
         refunded = (
-            Refund.objects.filter(purchase__customer_id__in=part, occurred_at__lte=as_of)
+            Refund.objects.filter(one_of("purchase__customer_id", part), occurred_at__lte=as_of)
             .filter(
                 Q(purchase__occurred_at__gt=start, purchase__occurred_at__lte=as_of)
                 & programme.qualifying_purchases_q("purchase__")

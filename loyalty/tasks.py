@@ -47,3 +47,16 @@ def reevaluate_tiers_task(as_of: str | None = None, **kwargs) -> dict[str, int]:
     """Places every account in its tier under the downgrade policy; returns the counts."""
     review = services.reevaluate_tiers(as_of=_moment(as_of))
     return {"upgraded": review.upgraded, "downgraded": review.downgraded, "renewed": review.renewed}
+
+
+@shared_task(name="loyalty.send_purchase_confirmations", **_RETRY)
+def send_purchase_confirmations_task(purchase_ids: list[int], **kwargs) -> dict[str, int]:
+    """Confirms recent purchases (points, balance, tier progress, an offer); once per purchase."""
+    return services.send_purchase_confirmations(purchase_ids=purchase_ids).as_counts()
+
+
+@shared_task(name="loyalty.send_expiry_warnings", **_RETRY)
+def send_expiry_warnings_task(as_of: str | None = None, **kwargs) -> dict[str, int]:
+    """Warns customers whose points expire within the programme's notice period."""
+    moment = _moment(as_of)
+    return services.send_expiry_warnings(as_of=moment, day=timezone.localdate(moment)).as_counts()

@@ -13,4 +13,10 @@ urlpatterns = [
         name="cancel-redemption",
     ),
     path("reports/", views.LoyaltyReportView.as_view(), name="reports"),
+    path(
+        "customers/<int:customer_id>/member-links/revoke/",
+        views.MemberLinksRevokeView.as_view(),
+        name="revoke-member-links",
+    ),
+    path("member/<str:token>/", views.MemberPageView.as_view(), name="member"),
 ]

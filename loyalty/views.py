@@ -2,20 +2,29 @@
 
 import uuid
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
-from django.shortcuts import get_object_or_404, redirect
-from django.utils import timezone
+from django.core.cache import cache
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views import View
+from django.views.decorators.cache import never_cache
 from django.views.generic import FormView, ListView, TemplateView
 
+from common.audit import client_ip
 from common.errors import DomainError
+from contacts import services as contact_services
+from contacts.models import ConsentChange
 from customers.models import Customer
 from customers.selectors import customer_for
 
 from . import selectors, services
-from .forms import RedeemForm
+from .forms import MemberPreferencesForm, RedeemForm
+from .member import MemberLinkError, read_member_token, revoke_member_links
 from .models import Redemption, Reward
 
 LEDGER_PAGE_SIZE = 50
@@ -142,3 +151,131 @@ class LoyaltyReportView(LoginRequiredMixin, PermissionRequiredMixin, TemplateVie
             recent_changes=selectors.recent_tier_changes(),
             **kwargs,
         )
+
+
+# The member page: public, opened from the signed link in a message ------------------------------
+
+# Requests per client address and window: a person reading their page and changing a setting
+# stays far below; a script trying tokens (or hammering one) is stopped. Bad links count on a
+# stricter budget of their own.
+MEMBER_RATE_WINDOW = 600
+MEMBER_RATE_LIMIT = 120
+MEMBER_BAD_LINK_LIMIT = 20
+
+
+def _over_limit(request, bucket: str, limit: int) -> bool:
+    """Counts this request in the client's bucket (in the shared cache); True once over `limit`."""
+    key = f"loyalty.member.{bucket}.{client_ip(request) or 'unknown'}"
+    if cache.add(key, 1, timeout=MEMBER_RATE_WINDOW):
+        return False
+    try:
+        count = cache.incr(key)
+    except ValueError:
+        # Expired between add and incr: this is the first request of a new window.
+        cache.set(key, 1, timeout=MEMBER_RATE_WINDOW)
+        return False
+    return count > limit
+
+
+@method_decorator(never_cache, name="dispatch")
+class MemberPageView(View):
+    """The customer's own page: balance, tier and progress, history, rewards and a preference
+    centre for consent per channel. No login: the signed, expiring, revocable link is the key.
+
+    An invalid, expired or revoked link gets a page saying so (never a 500, never a hint whether
+    the customer exists); too many requests from one address get a 429.
+    """
+
+    template_name = "loyalty/member.html"
+    invalid_template_name = "loyalty/member_link.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        if _over_limit(request, "all", MEMBER_RATE_LIMIT):
+            return self._refused(request, "throttled", status=429)
+        return super().dispatch(request, *args, **kwargs)
+
+    def _refused(self, request, reason: str, *, status: int):
+        response = render(request, self.invalid_template_name, {"reason": reason}, status=status)
+        response["Referrer-Policy"] = "no-referrer"
+        return response
+
+    def _visit(self, request, token: str):
+        try:
+            visit = read_member_token(token)
+        except MemberLinkError as error:
+            if _over_limit(request, "bad", MEMBER_BAD_LINK_LIMIT):
+                return None, self._refused(request, "throttled", status=429)
+            status = 400 if error.reason == MemberLinkError.INVALID else 410
+            return None, self._refused(request, error.reason, status=status)
+        if not Customer.objects.filter(pk=visit.customer_id).exists():
+            return None, self._refused(request, MemberLinkError.INVALID, status=400)
+        return visit, None
+
+    def _render(self, request, token: str, customer_id: int, *, form=None, saved=False, status=200):
+        page = selectors.member_page_for(customer_id)
+        # The page speaks the customer's language, unless the visitor picked one with the switch.
+        language = (
+            translation.get_language()
+            if settings.LANGUAGE_COOKIE_NAME in request.COOKIES
+            else page.customer.language or settings.LANGUAGE_CODE
+        )
+        with translation.override(language):
+            form = form or MemberPreferencesForm(customer=page.customer)
+            response = render(
+                request,
+                self.template_name,
+                {
+                    "page": page,
+                    "summary": page.summary,
+                    "form": form,
+                    "saved": saved,
+                    "token": token,
+                },
+                status=status,
+            )
+        response["Referrer-Policy"] = "no-referrer"
+        return response
+
+    def get(self, request, token: str):
+        visit, refused = self._visit(request, token)
+        if refused is not None:
+            return refused
+        return self._render(
+            request, token, visit.customer_id, saved=request.GET.get("saved") == "1"
+        )
+
+    def post(self, request, token: str):
+        visit, refused = self._visit(request, token)
+        if refused is not None:
+            return refused
+        customer = Customer.objects.get(pk=visit.customer_id)
+        form = MemberPreferencesForm(request.POST, customer=customer)
+        if not form.is_valid():
+            return self._render(request, token, visit.customer_id, form=form, status=400)
+        for channel, granted in form.changes().items():
+            contact_services.set_consent(
+                customer_id=customer.pk,
+                channel=channel,
+                granted=granted,
+                source=ConsentChange.Source.CUSTOMER_FORM,
+                note=_("Member page"),
+            )
+        return redirect(f"{reverse('loyalty:member', args=[token])}?saved=1")
+
+
+class MemberLinksRevokeView(LoginRequiredMixin, PermissionRequiredMixin, View):
+    """Revokes every member-page link sent to a customer the user may see (POST only)."""
+
+    permission_required = "loyalty.redeem_rewards"
+    http_method_names = ["post"]
+
+    def post(self, request, customer_id: int):
+        customer = customer_for(request.user, customer_id)
+        revoke_member_links(customer_id=customer.pk, by=request.user)
+        messages.success(
+            request,
+            _(
+                "The member page links sent so far no longer work; the next message carries a new one."
+            ),
+        )
+        return redirect(customer)

@@ -31,12 +31,15 @@ from customers import analytics, scoring
 from customers.models import ScoreTransition, ScoringRun, ScoringSettings
 from loyalty.services.accrual import release_pending_points
 from loyalty.services.expiry import expire_points
+from loyalty.services.messages import send_balance_reminders, send_expiry_warnings
 from loyalty.services.tiers import reevaluate_tiers
 
 logger = logging.getLogger(__name__)
 
 # The backtest reruns the fit on history, so it runs once a week (Mondays), not every night.
 BACKTEST_WEEKDAY = 0
+# Loyalty balance reminders go out once a month, on this day of the month.
+BALANCE_REMINDER_DAY = 1
 
 
 def end_of(day: date) -> datetime:
@@ -96,6 +99,17 @@ def expire_loyalty_points(run: JobRun) -> None:
     moment = end_of(scoring_date(run.run_date))
     run.counts["released"] = release_pending_points(as_of=moment)
     run.counts["expired"] = expire_points(as_of=moment)
+    warnings = send_expiry_warnings(as_of=moment, day=run.run_date)
+    run.counts.update(warned=warnings.queued, warnings_refused=warnings.refused)
+
+
+def remind_balances(run: JobRun) -> None:
+    """Once a month: every customer with points hears of their balance (within caps and consent)."""
+    if run.run_date.day != BALANCE_REMINDER_DAY:
+        run.counts["skipped"] = 1
+        return
+    reminders = send_balance_reminders(day=run.run_date)
+    run.counts.update(reminded=reminders.queued, refused=reminders.refused)
 
 
 def review_tiers(run: JobRun) -> None:
@@ -167,13 +181,19 @@ JOBS: dict[str, Job] = {
         Job("plan_contacts", plan_day, 2, 30,
             "every night at 02:30: dormant win-backs, key-account calls, messages within caps"),
         Job("expire_points", expire_loyalty_points, 3, 0,
-            "every night at 03:00: release pending points, expire points oldest first"),
+            "every night at 03:00: release pending points, expire points oldest first, warn of "
+            "points about to expire"),
         Job("review_tiers", review_tiers, 3, 15, "every night at 03:15: re-evaluate tiers"),
         Job("managers_digest", send_managers_digest, 9, 0,
             "every morning at 09:00: the managers' digest e-mail"),
+        Job("balance_reminders", remind_balances, 10, 0,
+            "on the 1st of every month at 10:00: loyalty balance reminders"),
     ]
 }
-NIGHTLY_ORDER = ["rescore", "plan_contacts", "expire_points", "review_tiers", "managers_digest"]
+NIGHTLY_ORDER = [
+    "rescore", "plan_contacts", "expire_points", "review_tiers", "managers_digest",
+    "balance_reminders",
+]
 
 
 def run_job(name: str, run_date: date) -> JobRun | None:

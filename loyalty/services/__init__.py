@@ -17,10 +17,17 @@ from .accrual import (
 from .adjustments import OpeningBalanceReport, adjust_points, import_opening_balances
 from .demo import delete_points_of_demo_customers
 from .expiry import expire_points
+from .messages import (
+    MessageOutcome,
+    send_balance_reminders,
+    send_expiry_warnings,
+    send_purchase_confirmations,
+)
 from .redemption import cancel_redemption, redeem_reward
 from .tiers import TierReview, reevaluate_tiers
 
 __all__ = [
+    "MessageOutcome",
     "OpeningBalanceReport",
     "TierReview",
     "accrue_points_for_purchases",
@@ -34,4 +41,7 @@ __all__ = [
     "reevaluate_tiers",
     "release_pending_points",
     "reverse_points_for_refunds",
+    "send_balance_reminders",
+    "send_expiry_warnings",
+    "send_purchase_confirmations",
 ]

@@ -4,7 +4,7 @@ Not part of the public interface; use the functions exported by `loyalty.service
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -14,6 +14,7 @@ from loyalty.models import LedgerEntry, LoyaltyAccount, Programme, Tier, TierCha
 from loyalty.periods import add_months
 from loyalty.rules import CHUNK, Tiers, chunked, load_tiers, qualifying_spend, reversal_share
 from loyalty.signals import tier_changed
+from loyalty.sql import insert_rows, is_postgresql, one_of
 
 # Rows per UPDATE ... CASE statement (tier moves only, which are few). Each row is matched against
 # every WHEN of its statement, so the cost grows with the square of this number.
@@ -26,25 +27,32 @@ INSERT_BATCH = 1_000
 
 
 def lock_accounts(
-    customer_ids: Iterable[int], *, programme: Programme, tiers: Tiers, now: datetime
+    customer_ids: Iterable[int],
+    *,
+    programme: Programme,
+    tiers: Tiers,
+    now: datetime,
+    fields: Sequence[str] = (),
 ) -> dict[int, LoyaltyAccount]:
     """Row-locks (and first creates, in the entry tier) the accounts of these customers.
 
     Every service that writes entries holds these locks while it reads what is already in the
     ledger and decides, so two transactions never both act on the same stale state. Locks are
-    taken in id order, so two batches touching the same customers cannot deadlock.
+    taken in id order, so two batches touching the same customers cannot deadlock. `fields`
+    limits the columns read (the rows are locked all the same).
     """
     ids = sorted(set(customer_ids))
+    locked = LoyaltyAccount.objects.select_for_update().order_by("pk")
+    if fields:
+        locked = locked.only(*fields)
     accounts = {
-        account.customer_id: account
-        for account in LoyaltyAccount.objects.select_for_update()
-        .filter(customer_id__in=ids)
-        .order_by("pk")
+        account.customer_id: account for account in locked.filter(one_of("customer_id", ids))
     }
     missing = [customer_id for customer_id in ids if customer_id not in accounts]
     if missing:
         entry_tier = tiers.for_spend(Decimal(0))
-        LoyaltyAccount.objects.bulk_create(
+        insert_rows(
+            LoyaltyAccount,
             [
                 LoyaltyAccount(
                     customer_id=customer_id,
@@ -64,9 +72,7 @@ def lock_accounts(
         )
         accounts.update(
             (account.customer_id, account)
-            for account in LoyaltyAccount.objects.select_for_update()
-            .filter(customer_id__in=missing)
-            .order_by("pk")
+            for account in locked.filter(one_of("customer_id", missing))
         )
     return accounts
 
@@ -90,6 +96,24 @@ def update_accounts(changes: dict[int, tuple[int, Decimal | None]], *, now: date
     """
     rows = sorted(changes.items())
     table = connection.ops.quote_name(LoyaltyAccount._meta.db_table)
+    if rows and is_postgresql():
+        # One statement, three array parameters, whatever the number of accounts.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET balance = {table}.balance + changes.delta, "  # noqa: S608 - only the table name is interpolated
+                f"qualifying_spend = COALESCE(changes.spend, {table}.qualifying_spend), "
+                f"updated_at = %s "
+                f"FROM unnest(%s::bigint[], %s::integer[], %s::numeric[]) "
+                f"AS changes (customer_id, delta, spend) "
+                f"WHERE {table}.customer_id = changes.customer_id",
+                [
+                    now,
+                    [customer_id for customer_id, _change in rows],
+                    [delta for _customer, (delta, _spend) in rows],
+                    [spend for _customer, (_delta, spend) in rows],
+                ],
+            )
+        return
     moment = connection.ops.adapt_datetimefield_value(now)
     batch = SQLITE_VALUES_BATCH if connection.vendor == "sqlite" else CHUNK
     for part in chunked(rows, batch):
@@ -123,7 +147,7 @@ def write_entries(
     longer equals its entries. `spends` are qualifying spends to store where they changed.
     """
     if entries:
-        LedgerEntry.objects.bulk_create(entries, batch_size=INSERT_BATCH)
+        insert_rows(LedgerEntry, entries, batch_size=INSERT_BATCH)
     deltas: dict[int, int] = defaultdict(int)
     for entry in entries:
         deltas[entry.customer_id] += entry.points

@@ -23,26 +23,44 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers.models import Purchase, Refund
 from loyalty.errors import IdempotencyConflictError, InvalidAdjustmentError, PartnerUnavailableError
-from loyalty.models import LedgerEntry, Partner, Programme, PurchasePoints
+from loyalty.models import (
+    LedgerEntry,
+    LoyaltyAccount,
+    Partner,
+    Programme,
+    PurchasePoints,
+    TierChange,
+)
+from loyalty.sql import insert_rows, is_postgresql, one_of
 
 from ._accounts import (
     INSERT_BATCH,
+    UPDATE_BATCH,
     apply_upgrades,
     chunked,
     existing_keys,
     load_tiers,
     lock_accounts,
+    move_tier,
+    qualifying_spend,
     reversal_share,
+    update_accounts,
     write_entries,
 )
 
 logger = logging.getLogger(__name__)
+
+# From this many qualifying purchases in a chunk (an import, a bulk API call), PostgreSQL accrues
+# them with a few array-parameter statements and no model instances per purchase (see
+# `_accrue_in_bulk`); smaller ones (a purchase from the UI or API) take the general path. Both
+# apply the same rules through the same Programme methods.
+BULK_ACCRUAL_FROM = 500
 
 
 def earn_key(purchase_id: int) -> str:
@@ -79,20 +97,25 @@ def accrue_points_for_purchases(*, purchase_ids: Iterable[int]) -> int:
     accrued = 0
     for part in chunked(ids):
         rows = list(
-            Purchase.objects.filter(pk__in=part)
+            Purchase.objects.filter(one_of("pk", part))
             .filter(programme.qualifying_purchases_q())
             .order_by("pk")
             .values_list("pk", "customer_id", "amount", "occurred_at")
         )
         if not rows:
             continue
+        if len(rows) >= BULK_ACCRUAL_FROM and is_postgresql():
+            bulk = _accrue_in_bulk(rows, programme=programme, tiers=tiers, now=now)
+            if bulk is not None:
+                accrued += bulk
+                continue
         accounts = lock_accounts(
             (row[1] for row in rows), programme=programme, tiers=tiers, now=now
         )
         done = set(
-            PurchasePoints.objects.filter(purchase_id__in=[row[0] for row in rows]).values_list(
-                "purchase_id", flat=True
-            )
+            PurchasePoints.objects.filter(
+                one_of("purchase_id", [row[0] for row in rows])
+            ).values_list("purchase_id", flat=True)
         )
         lots: list[PurchasePoints] = []
         for purchase_id, customer_id, amount, occurred_at in rows:
@@ -121,13 +144,15 @@ def accrue_points_for_purchases(*, purchase_ids: Iterable[int]) -> int:
                     created_at=now,
                 )
             )
-        PurchasePoints.objects.bulk_create(lots, batch_size=INSERT_BATCH)
+        # A plain insert: the purchases' ids were checked under their customers' account locks, so
+        # a duplicate here would be a bug and fails the transaction.
+        insert_rows(PurchasePoints, lots, batch_size=INSERT_BATCH)
         released = {lot.purchase_id: lot for lot in lots if lot.released_at is not None}
         entries = [_earn_entry(lot, now=now) for lot in released.values()]
         # Refunds recorded before the purchase was accrued (a repair run) are reversed at once,
         # exactly as if they had come after; normally there are none and this is one query.
         earlier_refunds = list(
-            Refund.objects.filter(purchase_id__in=list(released))
+            Refund.objects.filter(one_of("purchase_id", list(released)))
             .order_by("pk")
             .values_list("pk", "purchase_id")
         )
@@ -322,3 +347,169 @@ def record_partner_points(
         "loyalty.partner_earned customer=%s partner=%s points=%s", customer_id, partner_id, points
     )
     return entry
+
+
+def _accrue_in_bulk(
+    rows: list[tuple[int, int, Decimal, datetime]],
+    *,
+    programme: Programme,
+    tiers,
+    now: datetime,
+) -> int | None:
+    """`accrue_points_for_purchases` for one large chunk on PostgreSQL; None to use the general path.
+
+    Same rules, same locks, same rows, fewer Python objects: points, expiry and availability are
+    computed per purchase with the Programme's methods, then the lots, their earn entries and the
+    balances are written by one statement with a column per array parameter (lots INSERTed,
+    entries INSERTed from the lots that are spendable now, per-customer sums returned). Upgrades
+    and qualifying spends follow as in `apply_upgrades`. A chunk with refunds recorded before its
+    purchases were accrued (a repair run) returns None: the general path reverses them too.
+    """
+    accounts = lock_accounts(
+        (row[1] for row in rows), programme=programme, tiers=tiers, now=now, fields=ACCOUNT_FIELDS
+    )
+    purchase_ids = [row[0] for row in rows]
+    done = set(
+        PurchasePoints.objects.filter(one_of("purchase_id", purchase_ids)).values_list(
+            "purchase_id", flat=True
+        )
+    )
+    if Refund.objects.filter(
+        one_of("purchase_id", [pk for pk in purchase_ids if pk not in done])
+    ).exists():
+        return None
+    new_ids = [pk for pk in purchase_ids if pk not in done]
+    deltas: dict[int, int] = {}
+    lots = 0
+    if new_ids:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                BULK_ACCRUAL_SQL,
+                {
+                    "ids": new_ids,
+                    "rate": programme.points_per_unit,
+                    "half_up": programme.rounding == Programme.Rounding.HALF_UP,
+                    "window_days": programme.return_window_days,
+                    "expiry_months": programme.expiry_months,
+                    "now": now,
+                    "earn": LedgerEntry.Kind.EARN,
+                    "key_prefix": earn_key(0)[:-1],
+                },
+            )
+            for customer_id, points, count in cursor.fetchall():
+                if points:
+                    deltas[customer_id] = points
+                lots += count
+    spends = qualifying_spend(accounts, programme=programme, as_of=now)
+    _upgrade(accounts, spends, programme=programme, tiers=tiers, now=now)
+    update_accounts(
+        {
+            customer_id: (
+                deltas.get(customer_id, 0),
+                None if spends[customer_id] == account.qualifying_spend else spends[customer_id],
+            )
+            for customer_id, account in accounts.items()
+            if deltas.get(customer_id) or spends[customer_id] != account.qualifying_spend
+        },
+        now=now,
+    )
+    logger.info(
+        "loyalty.accrued purchases=%s lots=%s ledger_points=%s bulk=1",
+        len(rows),
+        lots,
+        sum(deltas.values()),
+    )
+    return sum(deltas.values())
+
+
+# Only the account fields the bulk path reads; upgrades load the few accounts that move.
+ACCOUNT_FIELDS = ("customer_id", "balance", "tier_id", "qualifying_spend")
+
+# The lots, their earn entries (for lots spendable now) and each customer's sum, in one statement,
+# computed as the Programme's methods compute them: points = the amount times the rate and the
+# multiplier of the tier the (locked) account holds, rounded down or half up (numeric, exact);
+# spendable `return_window_days` x 24 h after the purchase; expiring `expiry_months` calendar
+# months after it, the day clamped to the month's end (PostgreSQL's month arithmetic, in the UTC
+# session Django keeps), never past year 9999 (a date Python could not hold: no expiry, as
+# `Programme.expiry_for` decides). The table and column names are Django's defaults for these
+# models, checked by the tests that run this path on PostgreSQL; every value is a parameter.
+BULK_ACCRUAL_SQL = """
+WITH candidates AS (
+    SELECT purchase.id AS purchase_id, purchase.customer_id, purchase.amount,
+           purchase.occurred_at,
+           COALESCE(tier.earn_multiplier, 1) AS multiplier, COALESCE(tier.name, '') AS tier_name,
+           purchase.amount * %(rate)s::numeric * COALESCE(tier.earn_multiplier, 1) AS exact,
+           purchase.occurred_at + make_interval(days => %(window_days)s::integer) AS available,
+           purchase.occurred_at + make_interval(months => %(expiry_months)s::integer) AS expiry
+    FROM customers_purchase AS purchase
+    JOIN loyalty_loyaltyaccount AS account ON account.customer_id = purchase.customer_id
+    LEFT JOIN loyalty_tier AS tier ON tier.id = account.tier_id
+    WHERE purchase.id = ANY(%(ids)s::bigint[])
+), computed AS (
+    SELECT purchase_id, customer_id, amount, multiplier, tier_name,
+           (CASE WHEN %(half_up)s THEN round(exact) ELSE trunc(exact) END)::integer AS points,
+           CASE WHEN available >= '10000-01-01'::timestamptz THEN occurred_at
+                ELSE available END AS available_at,
+           CASE WHEN %(expiry_months)s::integer = 0 THEN NULL
+                WHEN expiry >= '10000-01-01'::timestamptz THEN NULL
+                ELSE expiry END AS expires_at
+    FROM candidates
+), lots AS (
+    INSERT INTO loyalty_purchasepoints (
+        purchase_id, customer_id, points, amount, rate, multiplier, tier_name,
+        available_at, expires_at, released_at, created_at
+    )
+    SELECT purchase_id, customer_id, points, amount, %(rate)s::numeric, multiplier, tier_name,
+           available_at, expires_at,
+           CASE WHEN available_at <= %(now)s THEN %(now)s::timestamptz END, %(now)s
+    FROM computed
+    WHERE points > 0
+    ORDER BY purchase_id
+    RETURNING purchase_id, customer_id, points, expires_at, released_at
+), entries AS (
+    INSERT INTO loyalty_ledgerentry (
+        customer_id, kind, points, shortfall, key, purchase_id, note, expires_at, created_at
+    )
+    SELECT customer_id, %(earn)s, points, 0, %(key_prefix)s || purchase_id, purchase_id, '',
+           expires_at, %(now)s
+    FROM lots
+    WHERE released_at IS NOT NULL
+    ORDER BY purchase_id
+    RETURNING customer_id, points
+)
+SELECT customer_id, SUM(entry_points)::integer, SUM(lot)::integer
+FROM (
+    SELECT customer_id, 0 AS entry_points, 1 AS lot FROM lots
+    UNION ALL
+    SELECT customer_id, points, 0 FROM entries
+) AS moved
+GROUP BY customer_id
+"""
+
+
+def _upgrade(accounts, spends: dict[int, Decimal], *, programme, tiers, now: datetime) -> None:
+    """`apply_upgrades` for accounts read with only ACCOUNT_FIELDS: the few that move are loaded."""
+    rising = [
+        customer_id
+        for customer_id, account in accounts.items()
+        if (target := tiers.for_spend(spends[customer_id])) is not None
+        and tiers.rank(target.pk) > tiers.rank(account.tier_id)
+    ]
+    if not rising:
+        return
+    moving = list(LoyaltyAccount.objects.filter(one_of("customer_id", rising)))
+    changes = [
+        move_tier(
+            account,
+            to=tiers.for_spend(spends[account.customer_id]),
+            spend=spends[account.customer_id],
+            tiers=tiers,
+            programme=programme,
+            now=now,
+        )
+        for account in moving
+    ]
+    LoyaltyAccount.objects.bulk_update(
+        moving, ["tier", "tier_since", "tier_valid_until"], batch_size=UPDATE_BATCH
+    )
+    TierChange.objects.bulk_create(changes, batch_size=INSERT_BATCH)

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
+from common.audit import AuditAction, record_audit_event
 from customers.models import Customer
 from loyalty.errors import (
     IdempotencyConflictError,
@@ -65,6 +66,12 @@ def adjust_points(*, customer_id: int, points: int, by, reason: str, key: str) -
         created_at=now,
     )
     write_entries([entry], accounts, now=now)
+    record_audit_event(
+        action=AuditAction.POINTS_ADJUSTED,
+        actor=by,
+        obj=entry,
+        details={"points": points, "balance_before": balance, "balance_after": balance + points},
+    )
     logger.info(
         "loyalty.adjusted customer=%s points=%s by=%s", customer_id, points, getattr(by, "pk", None)
     )
@@ -218,6 +225,18 @@ def import_opening_balances(*, stream: TextIO, by=None) -> OpeningBalanceReport:
         report.imported += len(entries)
         report.points += sum(entry.points for entry in entries)
     report.errors.sort()
+    if report.imported:
+        # One event for the file: the entries themselves say which customer got what.
+        record_audit_event(
+            action=AuditAction.POINTS_ADJUSTED,
+            actor=by,
+            details={
+                "opening_balances": report.imported,
+                "points": report.points,
+                "rows": report.rows,
+                "errors": len(report.errors),
+            },
+        )
     logger.info(
         "loyalty.opening_balances rows=%s imported=%s errors=%s",
         report.rows,

@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from common.audit import AuditAction, record_audit_event
 from loyalty.errors import (
     IdempotencyConflictError,
     InsufficientPointsError,
@@ -83,6 +84,12 @@ def redeem_reward(*, customer_id: int, reward_id: int, by, key: str) -> Redempti
                 note=reward.name,
                 created_at=now,
             )
+            record_audit_event(
+                action=AuditAction.REWARD_REDEEMED,
+                actor=by,
+                obj=redemption,
+                details={"reward": reward.pk, "points": reward.cost},
+            )
     except IntegrityError:
         # The same key won in a concurrent request: its redemption stands, this one's deduction
         # was rolled back with the savepoint.
@@ -130,6 +137,12 @@ def cancel_redemption(*, redemption_id: int, by) -> Redemption:
         created_by=by,
         note=redemption.reward.name,
         created_at=now,
+    )
+    record_audit_event(
+        action=AuditAction.REDEMPTION_CANCELLED,
+        actor=by,
+        obj=redemption,
+        details={"reward": redemption.reward_id, "points": redemption.points},
     )
     logger.info(
         "loyalty.redemption_cancelled redemption=%s points=%s", redemption.pk, redemption.points

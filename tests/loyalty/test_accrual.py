@@ -1,8 +1,10 @@
+import io
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 import time_machine
+from django.core.management import call_command
 from django.utils import timezone
 
 from customers import services as customer_services
@@ -296,3 +298,75 @@ def test_the_programme_is_created_with_defaults_when_missing(db):
         Decimal("0.01"),
         24,
     )
+
+
+@pytest.mark.parametrize(("expiry_months", "rounding"), [(24, "down"), (0, "half_up")])
+def test_a_large_batch_accrues_exactly_once_per_purchase(
+    programme, expiry_months, rounding, caplog
+):
+    """Past the bulk threshold (arrays and one statement on PostgreSQL) the rules are the same."""
+    from django.db import connection
+
+    from loyalty.services.accrual import BULK_ACCRUAL_FROM
+
+    Programme.objects.filter(pk=1).update(
+        expiry_months=expiry_months, return_window_days=3, rounding=rounding
+    )
+    programme = Programme.load()
+    customers = CustomerFactory.create_batch(150)
+    now = timezone.now()
+    purchases = [
+        PurchaseFactory(
+            customer=customers[n % 150],
+            amount=Decimal("150000")
+            if n % 50 == 0
+            # Whole halves of a point (x.5) where the two roundings differ, and odd cents.
+            else Decimal(f"{n}50")
+            if n % 3 == 0
+            else Decimal(f"{100 + n * 37}.55"),
+            # Half are old enough to be spendable at once, half wait for the return window.
+            occurred_at=now - timedelta(days=10 if n % 2 else 1, minutes=n),
+        )
+        for n in range(BULK_ACCRUAL_FROM + 100)
+    ]
+    ids = [purchase.pk for purchase in purchases]
+    with caplog.at_level("INFO", logger="loyalty.services.accrual"):
+        first = services.accrue_points_for_purchases(purchase_ids=ids)
+    assert ("bulk=1" in caplog.text) == (connection.vendor == "postgresql")
+    again = services.accrue_points_for_purchases(purchase_ids=list(reversed(ids)))
+    assert again == 0
+    lots = {lot.purchase_id: lot for lot in PurchasePoints.objects.all()}
+    for purchase in Purchase.objects.filter(pk__in=ids):
+        lot = lots[purchase.pk]
+        assert lot.points == programme.points_for(purchase.amount, rate=programme.points_per_unit)
+        assert lot.expires_at == programme.expiry_for(purchase.occurred_at)
+        assert lot.available_at == programme.available_from(purchase.occurred_at)
+        assert (lot.released_at is not None) == (lot.available_at <= timezone.now())
+    released = [lot for lot in lots.values() if lot.released_at is not None]
+    assert first == sum(lot.points for lot in released)
+    assert set(
+        LedgerEntry.objects.filter(kind="earn").values_list("purchase_id", "points", "expires_at")
+    ) == {(lot.purchase_id, lot.points, lot.expires_at) for lot in released}
+    for customer in customers:
+        assert balance_of(customer) == ledger_sum(customer)
+    # Customers with 150,000 purchases moved up at once (Platinum: four of them), with a record.
+    moved = LoyaltyAccount.objects.exclude(tier__name="Silver")
+    assert set(moved.values_list("customer_id", "tier__name")) == set(
+        TierChange.objects.filter(direction="up").values_list("customer_id", "to_name")
+    )
+    assert moved.filter(tier__name="Platinum").count() == 3
+    call_command("check_ledger", stdout=io.StringIO())
+
+
+def test_a_large_batch_with_refunds_recorded_first_reverses_them(programme):
+    from loyalty.services.accrual import BULK_ACCRUAL_FROM
+
+    customer = CustomerFactory()
+    purchases = [
+        PurchaseFactory(customer=customer, amount=Decimal("1000"))
+        for _n in range(BULK_ACCRUAL_FROM)
+    ]
+    RefundFactory(purchase=purchases[0], amount=Decimal("500"))
+    accrued = services.accrue_points_for_purchases(purchase_ids=[p.pk for p in purchases])
+    assert accrued == 10 * BULK_ACCRUAL_FROM - 5
+    assert balance_of(customer) == ledger_sum(customer) == accrued

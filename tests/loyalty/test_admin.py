@@ -95,6 +95,9 @@ def test_the_programme_is_edited_in_one_form(admin_client, programme):
         "tier_window_months": "12",
         "downgrade_grace_days": "30",
         "point_value": "0.5",
+        "purchase_confirmations": "on",
+        "expiry_warning_days": "14",
+        "member_link_days": "30",
     }
     assert admin_client.post(response.url, data).status_code == 302
     programme = Programme.load()
@@ -102,6 +105,12 @@ def test_the_programme_is_edited_in_one_form(admin_client, programme):
         Decimal("0.0200"),
         "RUB,USD",
     )
+    assert (
+        programme.purchase_confirmations,
+        programme.balance_reminders,
+        programme.expiry_warning_days,
+        programme.member_link_days,
+    ) == (True, False, 14, 30)
 
 
 def test_the_ledger_is_read_only_in_the_admin_and_adjusted_through_the_service(
@@ -128,3 +137,60 @@ def test_the_ledger_is_read_only_in_the_admin_and_adjusted_through_the_service(
         == 302
     )
     assert balance_of(customer) == 125
+
+
+def test_tier_numbers_are_edited_in_the_list(admin_client, programme):
+    tiers = list(Tier.objects.order_by("order"))
+    data = {
+        "form-TOTAL_FORMS": str(len(tiers)),
+        "form-INITIAL_FORMS": str(len(tiers)),
+        "_save": "Save",
+    }
+    for index, tier in enumerate(tiers):
+        data |= {
+            f"form-{index}-id": str(tier.pk),
+            f"form-{index}-qualifying_spend": str(tier.qualifying_spend),
+            f"form-{index}-earn_multiplier": "1.75"
+            if tier.name == "Gold"
+            else str(tier.earn_multiplier),
+            f"form-{index}-discount_percent": str(tier.discount_percent),
+        }
+    response = admin_client.post(reverse("admin:loyalty_tier_changelist"), data)
+    assert response.status_code == 302
+    assert Tier.objects.get(name="Gold").earn_multiplier == Decimal("1.75")
+
+
+def test_member_links_are_revoked_from_the_accounts_list(admin_client, programme, customer):
+    from loyalty.member import link_versions
+
+    buy(customer, "1000")
+    account = LoyaltyAccount.objects.get(customer=customer)
+    response = admin_client.post(
+        reverse("admin:loyalty_loyaltyaccount_changelist"),
+        {"action": "revoke_member_links", "_selected_action": [account.pk]},
+    )
+    assert response.status_code == 302
+    assert link_versions([customer.pk])[customer.pk] == 1
+
+
+def test_message_and_member_access_lists_open(admin_client, programme, customer):
+    from loyalty import services
+
+    purchase = buy(customer, "5000")
+    services.send_purchase_confirmations(purchase_ids=[purchase.pk])
+    for name in ("loyaltymessage", "memberaccess", "partner", "reward", "tier"):
+        assert admin_client.get(reverse(f"admin:loyalty_{name}_changelist")).status_code == 200
+
+
+def test_the_tier_list_offers_placing_customers_to_those_who_may(admin_client, client, programme):
+    from tests.factories import ManagerFactory
+
+    place = reverse("admin:loyalty_tier_place")
+    assert (
+        f'action="{place}"'
+        in admin_client.get(reverse("admin:loyalty_tier_changelist")).content.decode()
+    )
+    client.force_login(ManagerFactory(is_staff=True))
+    response = client.get(reverse("admin:loyalty_tier_changelist"))
+    assert response.status_code == 200
+    assert f'action="{place}"' not in response.content.decode()

@@ -17,6 +17,7 @@ from contacts.models import Touch
 from contacts.services.feedback import feedback_token
 from contacts.services.outbox import unsubscribe_token
 from customers.models import ImportJob, ScoringRun
+from loyalty.member import member_url
 from loyalty.models import LedgerEntry, Partner, Programme, Redemption, Reward, Tier
 from tests.contacts.factories import CustomerScoreFactory, FeedbackFactory
 from tests.factories import (
@@ -99,6 +100,7 @@ def world(db):
         job_run=JobRun.objects.create(job="rescore", run_date=timezone.localdate()),
         unsubscribe_token=unsubscribe_token(customer_id=customer_b.pk, channel="email"),
         feedback_token=feedback_token(feedback.pk),
+        member_token=member_url(customer_b.pk).rstrip("/").rsplit("/", 1)[-1],
     )
 
 

@@ -89,6 +89,11 @@ RULES: dict[str, Rule] = {
         "customers answer the survey from a message link; the signed token names the survey",
         token="feedback_token",
     ),
+    "loyalty:member": public(
+        "customers open their member page from a message link; the signed, expiring, revocable "
+        "token names the customer",
+        token="member_token",
+    ),
     "schema": public("the OpenAPI description for integrators; no data, only the API's shape"),
     "swagger-ui": public("renders the public schema"),
     "redoc": public("renders the public schema"),
@@ -124,6 +129,7 @@ RULES: dict[str, Rule] = {
         MANAGERS, post_only=True, overrides={LOYALTY_ADMIN: REFUSED}, pk="redemption_b"
     ),
     "loyalty:reports": for_roles(MANAGERS | {LOYALTY_ADMIN}),
+    "loyalty:revoke-member-links": for_customer(post_only=True, customer_id="customer_b"),
     # --- API ------------------------------------------------------------------------------
     "api-root": for_roles(LOGGED_IN),
     "customer-list": for_roles(LOGGED_IN),
@@ -262,6 +268,7 @@ def test_public_urls_are_few_and_explained():
         "healthz",
         "login",
         "logout",
+        "loyalty:member",
         "redoc",
         "schema",
         "set_language",
