@@ -1,13 +1,14 @@
 """Screen- and job-shaped reads of the customer base; every one is scoped to what the user may see."""
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db.models import (
     Count,
     DecimalField,
+    F,
     Max,
     Min,
     OuterRef,
@@ -144,7 +145,9 @@ def customer_list_for(
 def customer_for(user, customer_id: int) -> Customer:
     """The customer with this id if `user` may see it; Http404 otherwise (never 403: no leak)."""
     return get_object_or_404(
-        Customer.objects.visible_to(user).select_related("owner", "backup").prefetch_related("tags"),
+        Customer.objects.visible_to(user)
+        .select_related("owner", "backup", "score")
+        .prefetch_related("tags"),
         pk=customer_id,
     )
 
@@ -163,23 +166,65 @@ class PurchaseSummary:
 
 
 def purchase_summary_for(customer: Customer) -> PurchaseSummary:
-    """Lifetime purchase figures of one customer, refunds netted (two queries)."""
-    totals = customer.purchases.aggregate(
-        count=Count("pk"),
-        total=Coalesce(Sum("amount"), Value(Decimal("0")), output_field=MONEY),
-        first_at=Min("occurred_at"),
-        last_at=Max("occurred_at"),
+    """Lifetime purchase figures of one customer, refunds netted (one query)."""
+
+    def scalar(queryset, expression, output_field=None):
+        return Subquery(
+            queryset.order_by().values("customer_key").annotate(value=expression).values("value"),
+            output_field=output_field,
+        )
+
+    purchases = Purchase.objects.filter(customer=OuterRef("pk")).annotate(
+        customer_key=F("customer_id")
     )
-    refunded = Refund.objects.filter(purchase__customer=customer).aggregate(
-        total=Coalesce(Sum("amount"), Value(Decimal("0")), output_field=MONEY)
-    )["total"]
+    refunds = Refund.objects.filter(purchase__customer=OuterRef("pk")).annotate(
+        customer_key=F("purchase__customer_id")
+    )
+    totals = (
+        Customer.objects.filter(pk=customer.pk)
+        .annotate(
+            purchase_count=scalar(purchases, Count("pk")),
+            total=scalar(purchases, Sum("amount"), MONEY),
+            first_at=scalar(purchases, Min("occurred_at")),
+            last_at=scalar(purchases, Max("occurred_at")),
+            refunded=scalar(refunds, Sum("amount"), MONEY),
+        )
+        .values("purchase_count", "total", "first_at", "last_at", "refunded")
+        .get()
+    )
     return PurchaseSummary(
-        count=totals["count"],
-        total=totals["total"],
-        refunded=refunded,
+        count=totals["purchase_count"] or 0,
+        total=totals["total"] or Decimal("0"),
+        refunded=totals["refunded"] or Decimal("0"),
         first_at=totals["first_at"],
         last_at=totals["last_at"],
     )
+
+
+def monthly_purchases_of(customer: Customer, *, months: int = 24) -> list[dict]:
+    """The customer's purchases per calendar month (local time) over the last `months` months,
+    oldest first, months without purchases included (one query)."""
+    today = timezone.localdate()
+    year, month = divmod(today.year * 12 + today.month - 1 - (months - 1), 12)
+    start = today.replace(year=year, month=month + 1, day=1)
+    since = timezone.make_aware(datetime.combine(start, time.min))
+    rows = {
+        row["month"].date() if hasattr(row["month"], "date") else row["month"]: row
+        for row in customer.purchases.filter(occurred_at__gte=since)
+        .annotate(month=TruncMonth("occurred_at"))
+        .order_by()
+        .values("month")
+        .annotate(count=Count("pk"), total=Sum("amount"))
+    }
+    result = []
+    for offset in range(months):
+        year, month = divmod(start.year * 12 + start.month - 1 + offset, 12)
+        key = date(year, month + 1, 1)
+        row = rows.get(key, {})
+        result.append(
+            {"month": key, "count": row.get("count", 0), "total": row.get("total") or Decimal(0)}
+        )
+    return result
 
 
 def purchases_of(customer: Customer) -> QuerySet[Purchase]:
@@ -263,7 +308,11 @@ def score_history_of(customer: Customer, limit: int = 12) -> QuerySet[ScoreTrans
 
 
 def score_of(customer: Customer) -> CustomerScore | None:
-    return CustomerScore.objects.filter(customer=customer).first()
+    """The customer's current score (no query when customer_for has joined it already)."""
+    try:
+        return customer.score
+    except CustomerScore.DoesNotExist:
+        return None
 
 
 def scope_for(owner_id: int | None) -> str:

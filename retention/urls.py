@@ -14,6 +14,18 @@ urlpatterns = [
     path("dashboard/activity/", DashboardActivityView.as_view(), name="dashboard-activity"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "customers/<int:pk>/panels/loyalty/",
+        views.CustomerPanelView.as_view(),
+        {"name": "loyalty"},
+        name="customer-loyalty-panel",
+    ),
+    path(
+        "customers/<int:pk>/panels/contacts/",
+        views.CustomerPanelView.as_view(),
+        {"name": "contacts"},
+        name="customer-contacts-panel",
+    ),
     path("customers/", include("customers.urls")),
     path("contacts/", include("contacts.urls")),
     path("loyalty/", include("loyalty.urls")),

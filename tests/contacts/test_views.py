@@ -381,3 +381,112 @@ def test_the_dashboard_tag_counts_overdue_key_accounts(rf, manager, rep, noon):
         Context({"request": request})
     )
     assert html == "1"
+
+
+# --- Actions on the customer page -----------------------------------------------------------
+
+
+def test_scheduling_from_the_customer_page_books_and_asks_the_panels_to_refresh(
+    rep_client, customer, noon
+):
+    response = rep_client.post(
+        reverse("contacts:customer-schedule", args=[customer.pk]),
+        {"channel": "phone", "kind": "personal", "at": "2026-03-11T10:30", "booking_token": "b1"},
+        **HTMX,
+    )
+    assert response.status_code == 200
+    assert response["HX-Trigger"] == "customer-changed"
+    touch = Touch.objects.get(customer=customer)
+    assert (touch.channel, touch.status, touch.source) == ("phone", "planned", "rep")
+    assert timezone.localtime(touch.at).strftime("%Y-%m-%d %H:%M") == "2026-03-11 10:30"
+    assert 'data-testid="action-notice"' in response.content.decode()
+
+
+def test_a_cap_refusal_on_the_customer_page_says_why_and_offers_the_next_allowed_time(
+    rep_client, customer, noon
+):
+    services.schedule_contact(
+        customer_id=customer.pk, channel=Channel.SMS, kind=Kind.ADVERTISING, source="system",
+        key="first",
+    )
+    response = rep_client.post(
+        reverse("contacts:customer-schedule", args=[customer.pk]),
+        {"channel": "sms", "kind": "advertising", "booking_token": "b2"},
+        **HTMX,
+    )
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert 'data-testid="schedule-refusal"' in body
+    assert "SMS: already sent on 10 Mar; next allowed 9 Apr 12:00." in body
+    # The offer to book at that time carries the moment, in the form's own format.
+    assert 'name="at" value="2026-04-09T12:00"' in body
+    assert Touch.objects.filter(customer=customer).count() == 1
+    booked = rep_client.post(
+        reverse("contacts:customer-schedule", args=[customer.pk]),
+        {"channel": "sms", "kind": "advertising", "at": "2026-04-09T12:00", "booking_token": "b3"},
+        **HTMX,
+    )
+    assert booked.status_code == 200
+    assert Touch.objects.filter(customer=customer).count() == 2
+
+
+def test_a_consent_refusal_without_htmx_is_a_page_with_the_reason(rep_client, customer, noon):
+    customer.consent_sms = False
+    customer.save(update_fields=["consent_sms"])
+    response = rep_client.post(
+        reverse("contacts:customer-schedule", args=[customer.pk]),
+        {"channel": "sms", "kind": "advertising", "booking_token": "b4"},
+    )
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "<html" in body
+    assert 'data-testid="schedule-refusal"' in body
+    assert not Touch.objects.filter(customer=customer).exists()
+
+
+def test_scheduling_without_htmx_redirects_to_the_customer(rep_client, customer, noon):
+    response = rep_client.post(
+        reverse("contacts:customer-schedule", args=[customer.pk]),
+        {"channel": "phone", "kind": "personal", "booking_token": "b5"},
+    )
+    assert response.status_code == 302
+    assert response.url == customer.get_absolute_url()
+
+
+def test_scheduling_in_the_past_or_on_an_unknown_channel_is_a_form_error(
+    rep_client, customer, noon
+):
+    response = rep_client.post(
+        reverse("contacts:customer-schedule", args=[customer.pk]),
+        {"channel": "pigeon", "kind": "personal", "at": "2026-03-01T10:00"},
+        **HTMX,
+    )
+    assert response.status_code == 400
+    assert response.context["form"].errors.keys() == {"channel", "at"}
+    assert not Touch.objects.exists()
+
+
+def test_another_reps_customer_cannot_be_scheduled(rep_client, other_rep, noon):
+    foreign = CustomerFactory(owner=other_rep)
+    url = reverse("contacts:customer-schedule", args=[foreign.pk])
+    assert rep_client.get(url, **HTMX).status_code == 404
+    assert rep_client.post(url, {"channel": "phone", "kind": "personal"}).status_code == 404
+    assert not Touch.objects.exists()
+
+
+def test_logging_a_call_from_the_customer_page_records_the_outcome(rep_client, customer, noon):
+    response = rep_client.post(
+        reverse("contacts:customer-log-call", args=[customer.pk]),
+        {"outcome": "no_answer", "channel": "phone", "notes": "voicemail"},
+        **HTMX,
+    )
+    assert response.status_code == 200
+    touch = Touch.objects.get(customer=customer)
+    assert (touch.status, touch.outcome, touch.notes) == ("done", "no_answer", "voicemail")
+    missing = rep_client.post(
+        reverse("contacts:customer-log-call", args=[customer.pk]),
+        {"outcome": "callback"},
+        **HTMX,
+    )
+    assert missing.status_code == 400
+    assert "callback_at" in missing.context["form"].errors

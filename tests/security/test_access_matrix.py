@@ -104,6 +104,9 @@ RULES: dict[str, Rule] = {
     "customers:segmentation": for_roles(MANAGERS),
     "customers:detail": for_customer(pk="customer_b"),
     "customers:update": for_customer(pk="customer_b"),
+    "customers:reassign-one": for_customer(MANAGERS, pk="customer_b"),
+    "customer-loyalty-panel": for_customer(pk="customer_b"),
+    "customer-contacts-panel": for_customer(pk="customer_b"),
     "customers:purchase-create": for_customer(pk="customer_b"),
     "customers:import-list": for_roles(MANAGERS),
     "customers:import-detail": for_roles(MANAGERS, pk="import_job"),
@@ -117,6 +120,8 @@ RULES: dict[str, Rule] = {
     "contacts:key-accounts": for_roles(MANAGERS),
     "contacts:performance": for_roles(MANAGERS),
     "contacts:customer-settings": for_customer(pk="customer_b"),
+    "contacts:customer-schedule": for_customer(pk="customer_b"),
+    "contacts:customer-log-call": for_customer(pk="customer_b"),
     "loyalty:redeem": for_customer(customer_id="customer_b"),
     "loyalty:ledger": for_customer(customer_id="customer_b"),
     # Loyalty admins may cancel redemptions, but only of customers they can see (none).
