@@ -5,9 +5,12 @@ bounded aggregate, so the page costs the same number of queries whatever the siz
 """
 
 from datetime import date
+from decimal import Decimal
 
 from django import forms
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.db.models import Count, IntegerField, Q, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
@@ -15,7 +18,12 @@ from django.views.generic import TemplateView
 from common.models import JobRun
 from contacts import selectors as contact_selectors
 from customers import selectors as customer_selectors
-from customers.models import ScoringSettings
+from customers.models import Customer, CustomerScore, ScoringSettings
+from loyalty import selectors as loyalty_selectors
+from loyalty.models import LoyaltyAccount, Programme
+
+# Revenue concentration: the share of the top customer and of the top ten.
+TOP_CUSTOMERS = 10
 
 PERIODS = [
     (1, _("Last month")),
@@ -69,13 +77,15 @@ class DashboardView(LoginRequiredMixin, PermissionRequiredMixin, TemplateView):
         trend = customer_selectors.monthly_trend(owner_id=owner_id)
         moves = customer_selectors.transitions_by_month(owner_id=owner_id)
         run, backtest_run = customer_selectors.latest_runs()
+        cards = customer_selectors.score_cards_for(owner_id=owner_id)
         context.update(
             filter_form=form,
             rep=rep,
             period=period,
             retention=customer_selectors.retention_over(trend, months=period),
             current=trend[-1] if trend else None,
-            cards=customer_selectors.score_cards_for(owner_id=owner_id),
+            cards=cards,
+            concentration=concentration_for(owner_id=owner_id, run=run, cards=cards),
             matrix=customer_selectors.value_risk_matrix_for(self.request.user, owner_id=owner_id),
             cohorts=customer_selectors.cohort_matrix(owner_id=owner_id),
             chart=_trend_chart(trend[-12:], moves),
@@ -86,9 +96,7 @@ class DashboardView(LoginRequiredMixin, PermissionRequiredMixin, TemplateView):
                 "dormant": str(_("Turned dormant")),
                 "at_risk": str(_("Moved into high risk")),
             },
-            overdue_key_accounts=contact_selectors.overdue_key_account_count(
-                user=self.request.user
-            ),
+            overdue_key_accounts=overdue_key_accounts_for(self.request.user, owner_id=owner_id),
             run=run,
             backtest_run=backtest_run,
             scoring_config=ScoringSettings.load(),
@@ -156,6 +164,72 @@ class DashboardActivityView(DashboardPanelView):
             job_runs=list(JobRun.objects.order_by("-run_date", "job")[:10]),
         )
         return context
+
+
+class DashboardLiabilityView(DashboardPanelView):
+    """The outstanding points liability: spendable and pending points, and their worth."""
+
+    template_name = "dashboard/_liability.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        _reps, owner_id, _period = self.filters()
+        context.update(liability=liability_for(owner_id=owner_id), owner_id=owner_id)
+        return context
+
+
+def liability_for(*, owner_id: int | None = None) -> loyalty_selectors.Liability:
+    """Points owed to the customers of the whole base (loyalty's own report) or of one rep's
+    accounts: the same figures, restricted to that rep's customers (four queries)."""
+    if owner_id is None:
+        return loyalty_selectors.points_liability()
+    programme = Programme.load()
+    totals = LoyaltyAccount.objects.filter(customer__owner_id=owner_id).aggregate(
+        points=Coalesce(Sum("balance"), Value(0), output_field=IntegerField()),
+        holders=Count("pk", filter=Q(balance__gt=0)),
+    )
+    accounts = Customer.objects.filter(owner_id=owner_id).values_list("pk", flat=True)
+    pending = sum(loyalty_selectors.pending_points_by_customer(accounts).values())
+    money = Decimal("0.01")
+    return loyalty_selectors.Liability(
+        points=totals["points"],
+        pending_points=pending,
+        holders=totals["holders"],
+        value=(Decimal(totals["points"]) * programme.point_value).quantize(money),
+        pending_value=(Decimal(pending) * programme.point_value).quantize(money),
+        point_value=programme.point_value,
+        currency=programme.currency,
+    )
+
+
+def concentration_for(*, owner_id: int | None, run, cards) -> dict | None:
+    """Top-1 and top-10 shares of 12-month revenue: the nightly run's figures for the whole base,
+    computed from the current scores for one rep's accounts (one query)."""
+    if owner_id is None:
+        return (run.summary or {}).get("concentration") if run else None
+    total = cards.revenue_12m
+    if not total:
+        return None
+    top = list(
+        CustomerScore.objects.filter(customer__owner_id=owner_id, revenue_12m__gt=0)
+        .order_by("-revenue_12m")
+        .values_list("revenue_12m", flat=True)[:TOP_CUSTOMERS]
+    )
+    return {
+        "top1_share": float(top[0] / total) if top else 0.0,
+        "top10_share": float(sum(top) / total),
+    }
+
+
+def overdue_key_accounts_for(user, *, owner_id: int | None = None) -> int:
+    """Key accounts without a personal contact for too long, of the base or of one rep."""
+    if owner_id is None:
+        return contact_selectors.overdue_key_account_count(user=user)
+    return (
+        contact_selectors.overdue_key_accounts()
+        .filter(pk__in=Customer.objects.visible_to(user).filter(owner_id=owner_id).values("pk"))
+        .count()
+    )
 
 
 def first_of_month_back(day: date, months: int) -> date:

@@ -1,4 +1,5 @@
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from django.test import Client
@@ -69,3 +70,43 @@ def test_dashboard_panels_render_the_rep_table_and_activity(manager, rep):
     activity = client.get(reverse("dashboard-activity"))
     assert activity.status_code == 200
     assert "job-runs" in activity.content.decode()
+
+
+def test_liability_panel_shows_points_and_money_for_the_base_and_for_one_rep(
+    manager_client, rep, other_rep
+):
+    from loyalty.models import LoyaltyAccount, Programme
+    from tests.factories import CustomerFactory
+
+    programme = Programme.load()
+    mine, theirs = CustomerFactory(owner=rep), CustomerFactory(owner=other_rep)
+    LoyaltyAccount.objects.create(customer=mine, balance=1200)
+    LoyaltyAccount.objects.create(customer=theirs, balance=300)
+    whole = manager_client.get(reverse("dashboard-liability"))
+    assert whole.context["liability"].points == 1500
+    assert whole.context["liability"].holders == 2
+    one = manager_client.get(reverse("dashboard-liability"), {"rep": rep.pk})
+    liability = one.context["liability"]
+    assert (liability.points, liability.holders) == (1200, 1)
+    assert liability.value == (Decimal(1200) * programme.point_value).quantize(Decimal("0.01"))
+    assert 'data-testid="liability-value"' in one.content.decode()
+
+
+def test_rep_filter_narrows_concentration_and_key_accounts_to_the_reps_customers(
+    manager_client, rep, other_rep
+):
+    from customers.models import CustomerScore
+    from tests.factories import CustomerFactory
+
+    for owner, revenues in ((rep, [600, 300, 100]), (other_rep, [5000])):
+        for revenue in revenues:
+            CustomerScore.objects.create(
+                customer=CustomerFactory(owner=owner), as_of=AS_OF, purchase_days=3,
+                frequency=2, revenue_12m=Decimal(revenue), value_class="B", risk_level="low",
+            )
+    response = manager_client.get(reverse("dashboard"), {"rep": rep.pk, "period": 3})
+    assert response.status_code == 200
+    concentration = response.context["concentration"]
+    assert concentration["top1_share"] == pytest.approx(0.6)
+    assert concentration["top10_share"] == pytest.approx(1.0)
+    assert response.context["cards"].scored == 3

@@ -97,6 +97,7 @@ RULES: dict[str, Rule] = {
     "dashboard": for_roles(MANAGERS),
     "dashboard-reps": for_roles(MANAGERS),
     "dashboard-activity": for_roles(MANAGERS),
+    "dashboard-liability": for_roles(MANAGERS),
     "customers:list": for_roles(LOGGED_IN),
     "customers:export": for_roles(MANAGERS),
     "customers:create": for_roles(MANAGERS),
