@@ -16,9 +16,11 @@ client in this process, logged in as the user who opens it: the server time of e
 (middleware, view, template) and the number of SQL queries it ran. The figures are the median and
 the 90th percentile time, and the query count (the same on every request, or the run says so).
 
-Pages: the managers' dashboard and its two lazily loaded panels, the customer list (first page,
-sorted by name, as it opens), a customer page (the customer with the most purchases, and one with
-a typical number), and a rep's call list for today (the rep with the longest list).
+Pages: the managers' dashboard and its lazily loaded panels (reps, activity, points liability),
+also filtered to one rep; the customer list (first page, sorted by name, as it opens), for a
+manager and for a rep; a customer page (the customer with the most purchases, and one with a
+typical number) and its two lazily loaded panels (loyalty, contacts); and a rep's call list for
+today (the rep with the longest list), as the rep and as a manager picking that rep.
 
 Writes bench/results/pages.json and prints a Markdown table. Only runs against a PostgreSQL
 database whose name contains "bench" (default postgres://postgres@127.0.0.1:5432/retention_dash_bench
@@ -223,6 +225,10 @@ def pages() -> list[tuple[str, str, object]]:
         ("dashboard", reverse("dashboard"), manager),
         ("dashboard: reps panel", reverse("dashboard-reps"), manager),
         ("dashboard: activity panel", reverse("dashboard-activity"), manager),
+        ("dashboard: liability panel", reverse("dashboard-liability"), manager),
+        ("dashboard, one rep", f"{reverse('dashboard')}?rep={rep.pk}&period=12", manager),
+        ("dashboard: liability panel, one rep", f"{reverse('dashboard-liability')}?rep={rep.pk}",
+         manager),
         ("customer list", reverse("customers:list"), manager),
         ("customer list (rep)", reverse("customers:list"), rep),
         ("customer page (most purchases)", reverse("customers:detail", args=[heaviest[0]]), manager),
@@ -232,7 +238,19 @@ def pages() -> list[tuple[str, str, object]]:
             reverse("customers:detail", args=[heaviest[0]]),
             heavy_owner,
         ),
+        (
+            "customer page: loyalty panel",
+            reverse("customer-loyalty-panel", args=[heaviest[0]]),
+            manager,
+        ),
+        (
+            "customer page: contacts panel",
+            reverse("customer-contacts-panel", args=[heaviest[0]]),
+            manager,
+        ),
         ("call list", reverse("contacts:call-list"), rep),
+        ("call list (manager picks the rep)", f"{reverse('contacts:call-list')}?rep={rep.pk}",
+         manager),
     ]
 
 

@@ -490,3 +490,32 @@ def test_logging_a_call_from_the_customer_page_records_the_outcome(rep_client, c
     )
     assert missing.status_code == 400
     assert "callback_at" in missing.context["form"].errors
+
+
+def test_admin_edits_caps_and_plans_from_their_lists(client):
+    from contacts.models import CapRule, ContactPlan
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    caps = client.get(reverse("admin:contacts_caprule_changelist"))
+    assert caps.status_code == 200
+    assert "at most 1 per 30 days" in caps.content.decode()
+    formset = caps.context["cl"].formset
+    data = {
+        "form-TOTAL_FORMS": str(formset.total_form_count()),
+        "form-INITIAL_FORMS": str(formset.initial_form_count()),
+        "_save": "Save",
+    }
+    for index, form in enumerate(formset.forms):
+        data[f"form-{index}-id"] = form.instance.pk
+        data[f"form-{index}-max_count"] = form.instance.max_count or ""
+        data[f"form-{index}-period_days"] = form.instance.period_days
+        data[f"form-{index}-note"] = form.instance.note
+    first = formset.forms[0].instance
+    data["form-0-period_days"] = 45
+    assert client.post(reverse("admin:contacts_caprule_changelist"), data).status_code == 302
+    first.refresh_from_db()
+    assert first.period_days == 45
+    assert client.get(reverse("admin:contacts_contactplan_changelist")).status_code == 200
+    assert ContactPlan.objects.exists()
+    assert CapRule.objects.count() == formset.total_form_count()

@@ -247,3 +247,52 @@ def test_panels_of_another_reps_customer_are_not_found(rep_client, other_rep):
     foreign = CustomerFactory(owner=other_rep)
     for name in ("customer-loyalty-panel", "customer-contacts-panel"):
         assert rep_client.get(reverse(name, args=[foreign.pk])).status_code == 404
+
+
+# --- Admin ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_client_logged(client, db):
+    from tests.factories import UserFactory
+
+    admin_user = UserFactory(username="root", is_staff=True, is_superuser=True)
+    client.force_login(admin_user)
+    return client, admin_user
+
+
+def test_admin_lists_customers_with_scores_users_with_roles_and_schedules_in_words(
+    admin_client_logged, customer
+):
+    client, _admin = admin_client_logged
+    customers = client.get(reverse("admin:customers_customer_changelist"), {"score__dormant": "1"})
+    assert customers.status_code == 200
+    users = client.get(reverse("admin:auth_user_changelist"))
+    body = users.content.decode()
+    assert "Account rep" in body
+    assert f"/customers/?owner={customer.owner_id}" in body
+    schedules = client.get(reverse("admin:django_celery_beat_periodictask_changelist"))
+    assert schedules.status_code == 200
+    assert "every day at 02:00" in schedules.content.decode()
+
+
+def test_changing_the_owner_in_the_admin_goes_through_reassignment(
+    admin_client_logged, customer, other_rep
+):
+    from common.models import AuditEvent
+
+    client, admin_user = admin_client_logged
+    url = reverse("admin:customers_customer_change", args=[customer.pk])
+    form = client.get(url).context["adminform"].form
+    data = {
+        key: value
+        for key, value in form.initial.items()
+        if value is not None and key not in ("tags", "birthday")
+    }
+    data.update(owner=other_rep.pk, name="Renamed Ltd", tags=[])
+    response = client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    customer.refresh_from_db()
+    assert (customer.owner, customer.name) == (other_rep, "Renamed Ltd")
+    event = AuditEvent.objects.get(action="customers_reassigned", customer_id=customer.pk)
+    assert event.actor == admin_user
