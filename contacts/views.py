@@ -45,6 +45,11 @@ from .models import (
 from .services.feedback import read_feedback_token
 from .services.outbox import read_unsubscribe_token
 
+# A rep works through a few dozen calls a day; the list shows the most important first and loads
+# more on request, so a list that has piled up to thousands costs the same to open.
+CALL_LIST_ROWS = 25
+CALL_LIST_MAX_ROWS = 500
+
 
 def _is_htmx(request) -> bool:
     return request.headers.get("HX-Request") == "true"
@@ -71,8 +76,13 @@ class CallListView(LoginRequiredMixin, PermissionRequiredMixin, TemplateView):
                 rep = next((candidate for candidate in reps if candidate.pk == int(rep_id)), None)
                 if rep is None:
                     raise Http404
+        shown = CALL_LIST_ROWS
+        requested = self.request.GET.get("show", "")
+        if requested.isdigit():
+            shown = min(max(int(requested), CALL_LIST_ROWS), CALL_LIST_MAX_ROWS)
         context.update(
-            call_list=selectors.call_list_for(rep=rep, day=timezone.localdate()),
+            call_list=selectors.call_list_for(rep=rep, day=timezone.localdate(), limit=shown),
+            more=min(shown + CALL_LIST_ROWS, CALL_LIST_MAX_ROWS),
             shown_rep=rep,
             reps=reps,
             is_own_list=rep == user,

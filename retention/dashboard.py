@@ -4,24 +4,38 @@ It composes the apps' selectors; every figure is precomputed (scores, monthly me
 bounded aggregate, so the page costs the same number of queries whatever the size of the base.
 """
 
-from datetime import date
+from collections.abc import Callable
+from datetime import date, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 from django import forms
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
-from django.db.models import Count, IntegerField, Q, Sum, Value
+from django.core.cache import cache
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 
 from common.models import JobRun
+from contacts import conf as contact_conf
 from contacts import selectors as contact_selectors
+from contacts.models import Kind, Touch
 from customers import selectors as customer_selectors
 from customers.models import Customer, CustomerScore, ScoringSettings
 from loyalty import selectors as loyalty_selectors
 from loyalty.models import LoyaltyAccount, Programme
 
+T = TypeVar("T")
+
+# Figures that only a scoring run changes are kept this long under that run's key; a new run has
+# a new key, so nothing is ever served from an older run's scores.
+SCORE_FIGURES_SECONDS = 26 * 3600
+# The rep table scans the period's purchases, contacts and call lists of every rep: seconds on a
+# large base. Managers read it a few times a day, so it is computed at most every ten minutes and
+# says when it was.
+REP_TABLE_SECONDS = 10 * 60
 # Revenue concentration: the share of the top customer and of the top ten.
 TOP_CUSTOMERS = 10
 
@@ -77,7 +91,10 @@ class DashboardView(LoginRequiredMixin, PermissionRequiredMixin, TemplateView):
         trend = customer_selectors.monthly_trend(owner_id=owner_id)
         moves = customer_selectors.transitions_by_month(owner_id=owner_id)
         run, backtest_run = customer_selectors.latest_runs()
-        cards = customer_selectors.score_cards_for(owner_id=owner_id)
+        user = self.request.user
+        cards = per_scoring_run(
+            "cards", run, owner_id, lambda: customer_selectors.score_cards_for(owner_id=owner_id)
+        )
         context.update(
             filter_form=form,
             rep=rep,
@@ -86,7 +103,12 @@ class DashboardView(LoginRequiredMixin, PermissionRequiredMixin, TemplateView):
             current=trend[-1] if trend else None,
             cards=cards,
             concentration=concentration_for(owner_id=owner_id, run=run, cards=cards),
-            matrix=customer_selectors.value_risk_matrix_for(self.request.user, owner_id=owner_id),
+            matrix=per_scoring_run(
+                "matrix",
+                run,
+                owner_id,
+                lambda: customer_selectors.value_risk_matrix_for(user, owner_id=owner_id),
+            ),
             cohorts=customer_selectors.cohort_matrix(owner_id=owner_id),
             chart=_trend_chart(trend[-12:], moves),
             chart_labels={
@@ -127,18 +149,21 @@ class DashboardRepsView(DashboardPanelView):
         reps, _owner_id, period = self.filters()
         end = timezone.localdate()
         start = first_of_month_back(end, period - 1)
-        performance = {
-            row.rep.pk: row for row in contact_selectors.rep_performance(start=start, end=end)
-        }
-        context.update(
-            rows=[
-                (coverage, performance.get(coverage.rep.pk))
-                for coverage in customer_selectors.rep_coverage(reps=reps)
-            ],
-            start=start,
-            end=end,
-            period=period,
-        )
+        key = f"dashboard:reps:{start}:{end}:{','.join(str(rep.pk) for rep in reps)}"
+        figures = cache.get(key)
+        if figures is None:
+            performance = {
+                row.rep.pk: row for row in contact_selectors.rep_performance(start=start, end=end)
+            }
+            figures = {
+                "rows": [
+                    (coverage, performance.get(coverage.rep.pk))
+                    for coverage in customer_selectors.rep_coverage(reps=reps)
+                ],
+                "computed_at": timezone.now(),
+            }
+            cache.set(key, figures, REP_TABLE_SECONDS)
+        context.update(**figures, start=start, end=end, period=period)
         return context
 
 
@@ -176,6 +201,25 @@ class DashboardLiabilityView(DashboardPanelView):
         _reps, owner_id, _period = self.filters()
         context.update(liability=liability_for(owner_id=owner_id), owner_id=owner_id)
         return context
+
+
+def per_scoring_run(name: str, run, owner_id: int | None, compute: Callable[[], T]) -> T:
+    """`compute()` once per finished scoring run for the whole base, from the cache after that.
+
+    Scores change only when a scoring run writes them, so the whole base's score aggregates
+    (the cards and the value x risk matrix, seen alike by everyone allowed on the dashboard) are
+    keyed by the latest finished run. One rep's figures depend on who owns which account, which
+    changes any time, so they are computed on every request (their rows are found by the owner
+    index). The database stays the source of truth: a lost cache only costs time.
+    """
+    if owner_id is not None or run is None:
+        return compute()
+    key = f"dashboard:{name}:run:{run.pk}:{run.finished_at.timestamp():.0f}"
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, SCORE_FIGURES_SECONDS)
+    return value
 
 
 def liability_for(*, owner_id: int | None = None) -> loyalty_selectors.Liability:
@@ -222,14 +266,19 @@ def concentration_for(*, owner_id: int | None, run, cards) -> dict | None:
 
 
 def overdue_key_accounts_for(user, *, owner_id: int | None = None) -> int:
-    """Key accounts without a personal contact for too long, of the base or of one rep."""
-    if owner_id is None:
-        return contact_selectors.overdue_key_account_count(user=user)
-    return (
-        contact_selectors.overdue_key_accounts()
-        .filter(pk__in=Customer.objects.visible_to(user).filter(owner_id=owner_id).values("pk"))
-        .count()
+    """Key accounts without a personal contact for too long, of the base or of one rep.
+
+    The same accounts as contacts' overdue_key_accounts (no personal contact made since the
+    cutoff), counted with one anti-join instead of a latest-contact subquery per key account.
+    """
+    cutoff = timezone.now() - timedelta(days=contact_conf.key_account_days())
+    recent = Touch.objects.filter(
+        customer=OuterRef("pk"), kind=Kind.PERSONAL, status=Touch.Status.DONE, at__gte=cutoff
     )
+    customers = Customer.objects.visible_to(user)
+    if owner_id is not None:
+        customers = customers.filter(owner_id=owner_id)
+    return customers.filter(contact_selectors.key_account_q()).filter(~Exists(recent)).count()
 
 
 def first_of_month_back(day: date, months: int) -> date:

@@ -179,7 +179,33 @@ def test_the_call_list_page_runs_the_same_queries_for_few_and_many_rows(
     make(30)
     with django_assert_max_num_queries(len(few.captured_queries)):
         response = client.get(reverse("contacts:call-list"))
-    assert response.content.decode().count('data-testid="call-row"') == 33
+    # The most important 25 first, and a way to see more.
+    body = response.content.decode()
+    assert body.count('data-testid="call-row"') == 25
+    assert 'data-testid="call-list-more"' in body
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        everything = client.get(reverse("contacts:call-list"), {"show": 50})
+    assert everything.content.decode().count('data-testid="call-row"') == 33
+
+
+def test_a_limited_call_list_is_the_top_of_the_full_one(rep, noon):
+    from contacts.selectors import call_list_for
+
+    for index in range(12):
+        customer = CustomerFactory(owner=rep)
+        CustomerScoreFactory(
+            customer=customer,
+            value_class="ABC"[index % 3],
+            risk_level=["high", "medium", "low"][index % 3 - 1],
+        )
+        CallListEntryFactory(customer=customer, day=TODAY - timedelta(days=index % 5))
+        if index % 4:
+            TouchFactory(customer=customer, at=timezone.now() - timedelta(days=3 * index))
+    full = call_list_for(rep=rep, day=TODAY)
+    limited = call_list_for(rep=rep, day=TODAY, limit=5)
+    assert [row.customer.pk for row in limited.rows] == [row.customer.pk for row in full.rows[:5]]
+    assert [row.priority for row in limited.rows] == [row.priority for row in full.rows[:5]]
+    assert (limited.open_total, limited.hidden) == (12, 7)
 
 
 def test_managers_see_the_key_account_watch_with_a_link_to_reassign(manager_client, rep, noon):
