@@ -23,7 +23,7 @@ from contacts import conf as contact_conf
 from contacts import selectors as contact_selectors
 from contacts.models import Kind, Touch
 from customers import selectors as customer_selectors
-from customers.models import Customer, CustomerScore, ScoringSettings
+from customers.models import Customer, ScoringSettings
 from loyalty import selectors as loyalty_selectors
 from loyalty.models import LoyaltyAccount, Programme
 
@@ -92,9 +92,16 @@ class DashboardView(LoginRequiredMixin, PermissionRequiredMixin, TemplateView):
         moves = customer_selectors.transitions_by_month(owner_id=owner_id)
         run, backtest_run = customer_selectors.latest_runs()
         user = self.request.user
-        cards = per_scoring_run(
-            "cards", run, owner_id, lambda: customer_selectors.score_cards_for(owner_id=owner_id)
-        )
+        if owner_id is None:
+            cards = per_scoring_run("cards", run, customer_selectors.score_cards_for)
+            matrix = per_scoring_run(
+                "matrix", run, lambda: customer_selectors.value_risk_matrix_for(user)
+            )
+            concentration = (run.summary or {}).get("concentration") if run else None
+        else:
+            figures = customer_selectors.rep_score_figures(owner_id=owner_id, top=TOP_CUSTOMERS)
+            cards, matrix = figures.cards, figures.matrix
+            concentration = concentration_of(figures.top_revenues, cards.revenue_12m)
         context.update(
             filter_form=form,
             rep=rep,
@@ -102,13 +109,8 @@ class DashboardView(LoginRequiredMixin, PermissionRequiredMixin, TemplateView):
             retention=customer_selectors.retention_over(trend, months=period),
             current=trend[-1] if trend else None,
             cards=cards,
-            concentration=concentration_for(owner_id=owner_id, run=run, cards=cards),
-            matrix=per_scoring_run(
-                "matrix",
-                run,
-                owner_id,
-                lambda: customer_selectors.value_risk_matrix_for(user, owner_id=owner_id),
-            ),
+            concentration=concentration,
+            matrix=matrix,
             cohorts=customer_selectors.cohort_matrix(owner_id=owner_id),
             chart=_trend_chart(trend[-12:], moves),
             chart_labels={
@@ -203,16 +205,16 @@ class DashboardLiabilityView(DashboardPanelView):
         return context
 
 
-def per_scoring_run(name: str, run, owner_id: int | None, compute: Callable[[], T]) -> T:
-    """`compute()` once per finished scoring run for the whole base, from the cache after that.
+def per_scoring_run(name: str, run, compute: Callable[[], T]) -> T:
+    """`compute()` once per finished scoring run, from the cache after that.
 
     Scores change only when a scoring run writes them, so the whole base's score aggregates
     (the cards and the value x risk matrix, seen alike by everyone allowed on the dashboard) are
-    keyed by the latest finished run. One rep's figures depend on who owns which account, which
-    changes any time, so they are computed on every request (their rows are found by the owner
-    index). The database stays the source of truth: a lost cache only costs time.
+    keyed by the latest finished run. (One rep's figures depend on who owns which account, which
+    changes any time, so they are read on every request: rep_score_figures.) The database stays
+    the source of truth: a lost cache only costs time.
     """
-    if owner_id is not None or run is None:
+    if run is None:
         return compute()
     key = f"dashboard:{name}:run:{run.pk}:{run.finished_at.timestamp():.0f}"
     value = cache.get(key)
@@ -232,8 +234,11 @@ def liability_for(*, owner_id: int | None = None) -> loyalty_selectors.Liability
         points=Coalesce(Sum("balance"), Value(0), output_field=IntegerField()),
         holders=Count("pk", filter=Q(balance__gt=0)),
     )
-    accounts = Customer.objects.filter(owner_id=owner_id).values_list("pk", flat=True)
-    pending = sum(loyalty_selectors.pending_points_by_customer(accounts).values())
+    # Pending points are few (only purchases inside the return window): take the whole base's
+    # and keep the rep's customers, rather than sending every account id of the rep.
+    pending_by_customer = loyalty_selectors.pending_points_by_customer()
+    owned = Customer.objects.filter(owner_id=owner_id, pk__in=list(pending_by_customer))
+    pending = sum(pending_by_customer[pk] for pk in owned.values_list("pk", flat=True))
     money = Decimal("0.01")
     return loyalty_selectors.Liability(
         points=totals["points"],
@@ -246,22 +251,13 @@ def liability_for(*, owner_id: int | None = None) -> loyalty_selectors.Liability
     )
 
 
-def concentration_for(*, owner_id: int | None, run, cards) -> dict | None:
-    """Top-1 and top-10 shares of 12-month revenue: the nightly run's figures for the whole base,
-    computed from the current scores for one rep's accounts (one query)."""
-    if owner_id is None:
-        return (run.summary or {}).get("concentration") if run else None
-    total = cards.revenue_12m
+def concentration_of(top_revenues: list[Decimal], total: Decimal) -> dict | None:
+    """Top-1 and top-10 shares of 12-month revenue, as the scoring run reports them."""
     if not total:
         return None
-    top = list(
-        CustomerScore.objects.filter(customer__owner_id=owner_id, revenue_12m__gt=0)
-        .order_by("-revenue_12m")
-        .values_list("revenue_12m", flat=True)[:TOP_CUSTOMERS]
-    )
     return {
-        "top1_share": float(top[0] / total) if top else 0.0,
-        "top10_share": float(sum(top) / total),
+        "top1_share": float(top_revenues[0] / total) if top_revenues else 0.0,
+        "top10_share": float(sum(top_revenues) / total),
     }
 
 

@@ -111,6 +111,13 @@ def test_rep_filter_narrows_concentration_and_key_accounts_to_the_reps_customers
     assert concentration["top1_share"] == pytest.approx(0.6)
     assert concentration["top10_share"] == pytest.approx(1.0)
     assert response.context["cards"].scored == 3
+    # One pass over the rep's scores gives what the base-wide aggregates give for that rep.
+    from customers import selectors
+
+    assert response.context["cards"] == selectors.score_cards_for(owner_id=rep.pk)
+    assert response.context["matrix"] == selectors.value_risk_matrix_for(
+        response.wsgi_request.user, owner_id=rep.pk
+    )
 
 
 # --- Query budgets of the four pages people open most: the same on a small and a larger base ---
