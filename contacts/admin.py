@@ -25,6 +25,9 @@ from .models import (
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Logs are written by the services only; the admin shows them."""
 
+    # Logs grow with every night: no second COUNT(*) of the whole table per page.
+    show_full_result_count = False
+
     def has_add_permission(self, request):
         return False
 
@@ -37,10 +40,18 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(CapRule)
 class CapRuleAdmin(admin.ModelAdmin):
-    list_display = ["channel", "kind", "max_count", "period_days", "note"]
-    list_editable = ["max_count", "period_days"]
+    """The company's frequency caps, edited in place: an empty count means no limit."""
+
+    list_display = ["channel", "kind", "max_count", "period_days", "rule", "note"]
+    list_display_links = ["channel"]
+    list_editable = ["max_count", "period_days", "note"]
     list_filter = ["channel", "kind"]
+    search_fields = ["note"]
     ordering = ["channel", "kind"]
+
+    @admin.display(description=_("in words"))
+    def rule(self, cap: CapRule) -> str:
+        return cap.describe()
 
 
 @admin.register(CapOverride)
@@ -77,9 +88,11 @@ class ContactPlanAdmin(admin.ModelAdmin):
         "kind",
         "every_days",
         "within_days",
+        "order",
         "active",
     ]
-    list_editable = ["active"]
+    ordering = ["order", "name"]
+    list_editable = ["active", "every_days", "within_days"]
     list_filter = ["active", "action", "segment", "channel"]
     search_fields = ["name", "code"]
     prepopulated_fields = {"code": ["name"]}

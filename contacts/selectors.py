@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 from django.db.models import (
     Avg,
@@ -90,6 +91,12 @@ class CallList:
     day: date
     rows: list[CallListRow]
     done_rows: list[CallListRow]
+    # Customers with open entries in all; more than len(rows) when the list was limited.
+    open_total: int | None = None
+
+    @property
+    def hidden(self) -> int:
+        return max((self.open_total or 0) - len(self.rows), 0)
 
 
 def _day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -193,20 +200,80 @@ def _badges(row: CallListRow, *, day: date, now: datetime) -> list[Badge]:
     return badges
 
 
-def call_list_for(*, rep, day: date | None = None) -> CallList:
+def _top_open_customer_ids(*, rep, day: date, now: datetime, limit: int) -> tuple[list[int], int]:
+    """The `limit` customers of the rep's open entries with the highest priority_of, and how many
+    customers have open entries in all (two narrow queries, no model instances).
+
+    The same priority_of as the full list, so a limited list is the top of the full one.
+    """
+    rows = (
+        CallListEntry.objects.filter(
+            customer__owner=rep, status=CallListEntry.Status.OPEN, day__lte=day
+        )
+        .order_by()
+        .values_list(
+            "customer_id",
+            "day",
+            "due_by",
+            "customer__name",
+            "customer__score__value_class",
+            "customer__score__risk_level",
+            "customer__score__customer_id",
+        )
+    )
+    due: dict[int, date] = {}
+    facts: dict[int, tuple] = {}
+    for customer_id, entry_day, due_by, name, value_class, risk_level, scored in rows:
+        when = due_by or entry_day
+        if customer_id not in due or when < due[customer_id]:
+            due[customer_id] = when
+        facts[customer_id] = (name, value_class, risk_level, scored)
+    # Ranked even when all fit, so the page costs the same queries whatever the list's length.
+    last = dict(
+        Touch.objects.filter(customer__owner=rep, status=Touch.Status.DONE)
+        .order_by()
+        .values("customer_id")
+        .annotate(last=Max("at"))
+        .values_list("customer_id", "last")
+    )
+    ranked = []
+    for customer_id, when in due.items():
+        name, value_class, risk_level, scored = facts[customer_id]
+        # priority_of reads these two fields only; a model instance per row would cost more
+        # than the whole query.
+        score = SimpleNamespace(value_class=value_class, risk_level=risk_level) if scored else None
+        contact = last.get(customer_id)
+        priority = priority_of(
+            score=score,
+            overdue_days=max((day - when).days, 0),
+            days_since_contact=(now - contact).days if contact else None,
+        )
+        ranked.append((-priority, name, customer_id))
+    ranked.sort()
+    return [customer_id for _priority, _name, customer_id in ranked[:limit]], len(due)
+
+
+def call_list_for(*, rep, day: date | None = None, limit: int | None = None) -> CallList:
     """The rep's calls for `day`: open entries due by then (one row per customer, carried over
     while not done) ordered by priority (see priority_of), and the rows already logged that day.
 
     A customer is on the list of their current owner, so a reassignment moves the entries with it.
-    Queries: entries, last contacts, plus whatever the call_list_extras receivers run.
+    Queries: entries, last contacts, plus whatever the call_list_extras receivers run. With
+    `limit`, only the `limit` open customers of highest priority are loaded (two more queries),
+    so a list that has grown to thousands costs the same to show; `open_total` says how many.
     """
     day = day or timezone.localdate()
     now = timezone.now()
     start, end = _day_bounds(day)
+    open_filter = Q(status=CallListEntry.Status.OPEN, day__lte=day)
+    open_total = None
+    if limit is not None:
+        top_ids, open_total = _top_open_customer_ids(rep=rep, day=day, now=now, limit=limit)
+        open_filter &= Q(customer_id__in=top_ids)
     entries = (
         CallListEntry.objects.filter(customer__owner=rep)
         .filter(
-            Q(status=CallListEntry.Status.OPEN, day__lte=day)
+            open_filter
             | Q(status=CallListEntry.Status.DONE, done_at__gte=start, done_at__lt=end)
         )
         .select_related("customer", "customer__score", "touch")
@@ -259,7 +326,9 @@ def call_list_for(*, rep, day: date | None = None) -> CallList:
         open_rows.values(), key=lambda row: (-row.priority, row.customer.name, row.customer.pk)
     )
     done_list = sorted(done_rows.values(), key=lambda row: row.customer.name)
-    return CallList(rep=rep, day=day, rows=ordered, done_rows=done_list)
+    return CallList(
+        rep=rep, day=day, rows=ordered, done_rows=done_list, open_total=open_total
+    )
 
 
 def call_list_row_for(*, rep, customer_id: int, day: date | None = None) -> CallListRow | None:

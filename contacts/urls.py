@@ -14,6 +14,12 @@ urlpatterns = [
         views.CustomerContactSettingsView.as_view(),
         name="customer-settings",
     ),
+    path(
+        "customers/<int:pk>/schedule/",
+        views.CustomerScheduleContactView.as_view(),
+        name="customer-schedule",
+    ),
+    path("customers/<int:pk>/log-call/", views.CustomerLogCallView.as_view(), name="customer-log-call"),
     path("unsubscribe/<str:token>/", views.UnsubscribeView.as_view(), name="unsubscribe"),
     path("feedback/<str:token>/", views.FeedbackView.as_view(), name="feedback"),
 ]

@@ -9,18 +9,20 @@ from django.core import signing
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
-from django.views.generic import TemplateView
+from django.views.generic import FormView, TemplateView
 
 from common.errors import DomainError
 from customers.models import Customer
 from customers.selectors import customer_for, reps_queryset
+from customers.views import CustomerActionMixin
 
 from . import conf, selectors, services
+from .errors import ContactRefusedError
 from .forms import (
     CallOutcomeForm,
     CapOverrideForm,
@@ -35,12 +37,18 @@ from .models import (
     ConsentChange,
     ContactPreferences,
     Feedback,
+    Kind,
     LeaveReason,
     Outcome,
     Touch,
 )
 from .services.feedback import read_feedback_token
 from .services.outbox import read_unsubscribe_token
+
+# A rep works through a few dozen calls a day; the list shows the most important first and loads
+# more on request, so a list that has piled up to thousands costs the same to open.
+CALL_LIST_ROWS = 25
+CALL_LIST_MAX_ROWS = 500
 
 
 def _is_htmx(request) -> bool:
@@ -68,8 +76,13 @@ class CallListView(LoginRequiredMixin, PermissionRequiredMixin, TemplateView):
                 rep = next((candidate for candidate in reps if candidate.pk == int(rep_id)), None)
                 if rep is None:
                     raise Http404
+        shown = CALL_LIST_ROWS
+        requested = self.request.GET.get("show", "")
+        if requested.isdigit():
+            shown = min(max(int(requested), CALL_LIST_ROWS), CALL_LIST_MAX_ROWS)
         context.update(
-            call_list=selectors.call_list_for(rep=rep, day=timezone.localdate()),
+            call_list=selectors.call_list_for(rep=rep, day=timezone.localdate(), limit=shown),
+            more=min(shown + CALL_LIST_ROWS, CALL_LIST_MAX_ROWS),
             shown_rep=rep,
             reps=reps,
             is_own_list=rep == user,
@@ -287,6 +300,74 @@ class CustomerContactSettingsView(LoginRequiredMixin, PermissionRequiredMixin, T
         )
         local = timezone.localtime(touch.at)
         return _("Contact booked for %(when)s.") % {"when": f"{local:%d.%m.%Y %H:%M}"}
+
+
+class CustomerScheduleContactView(
+    LoginRequiredMixin, CustomerActionMixin, PermissionRequiredMixin, FormView
+):
+    """Books a contact from the customer page; a refusal says why and when it would be allowed."""
+
+    permission_required = "contacts.add_touch"
+    form_class = ScheduleContactForm
+    partial_template_name = "contacts/_partials/schedule_form.html"
+
+    @property
+    def title(self) -> str:
+        return _("Schedule a contact with %(name)s") % {"name": self.customer.name}
+
+    def get_initial(self):
+        return {"channel": Channel.PHONE, "kind": Kind.PERSONAL}
+
+    def get_context_data(self, **kwargs):
+        # A fresh key per rendering: a double-submitted form books once.
+        return super().get_context_data(booking_token=uuid.uuid4().hex, **kwargs)
+
+    def act(self, form) -> str:
+        data = form.cleaned_data
+        token = self.request.POST.get("booking_token", "")[:64] or uuid.uuid4().hex
+        touch = services.schedule_contact(
+            customer_id=self.customer.pk,
+            channel=data["channel"],
+            kind=data["kind"],
+            at=data["at"],
+            source=Touch.Source.REP,
+            by=self.request.user,
+            key=f"rep:{self.request.user.pk}:{token}",
+        )
+        return _("%(channel)s booked for %(when)s.") % {
+            "channel": touch.get_channel_display(),
+            "when": formats.date_format(timezone.localtime(touch.at), "SHORT_DATETIME_FORMAT"),
+        }
+
+    def form_refused(self, form, error):
+        if not isinstance(error, ContactRefusedError):
+            return super().form_refused(form, error)
+        return self.form_invalid(form, refusal=error)
+
+
+class CustomerLogCallView(LoginRequiredMixin, CustomerActionMixin, PermissionRequiredMixin, FormView):
+    """Logs a call (or meeting) and its outcome from the customer page."""
+
+    permission_required = "contacts.add_touch"
+    form_class = CallOutcomeForm
+    partial_template_name = "contacts/_partials/log_call_form.html"
+
+    @property
+    def title(self) -> str:
+        return _("Log a call with %(name)s") % {"name": self.customer.name}
+
+    def act(self, form) -> str:
+        data = form.cleaned_data
+        touch = services.log_call_outcome(
+            customer_id=self.customer.pk,
+            by=self.request.user,
+            outcome=data["outcome"],
+            channel=data["channel"],
+            notes=data["notes"],
+            callback_at=data["callback_at"],
+            leave_reason=data["leave_reason"],
+        )
+        return _("Logged: %(outcome)s.") % {"outcome": touch.get_outcome_display()}
 
 
 @method_decorator(csrf_exempt, name="dispatch")

@@ -156,3 +156,20 @@ class ReassignForm(forms.Form):
             return [int(part) for part in raw.split(",") if part.strip()]
         except ValueError:
             raise forms.ValidationError(_("Enter whole numbers separated by commas.")) from None
+
+
+class CustomerReassignOneForm(forms.Form):
+    """Hands one account to another rep, from the customer page."""
+
+    to_rep = forms.ModelChoiceField(label=_("New owner rep"), queryset=None)
+
+    def __init__(self, *args, customer: Customer, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        reps = reps_queryset()
+        if customer.owner_id:
+            reps = reps.exclude(pk=customer.owner_id)
+        self.fields["to_rep"].queryset = reps
+        self.fields["to_rep"].empty_label = _("Choose a rep")
+        self.fields["to_rep"].label_from_instance = lambda user: user.get_full_name() or user.username
+        self.helper = FormHelper()
+        self.helper.form_tag = False

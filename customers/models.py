@@ -111,6 +111,9 @@ class Customer(models.Model):
         indexes = [
             models.Index(fields=["owner"], name="customer_owner_idx"),
             models.Index(fields=["backup"], name="customer_backup_idx"),
+            # The customer list opens sorted by name, 50 at a time: read in index order instead
+            # of sorting the whole base for every page.
+            models.Index(fields=["name", "id"], name="customer_name_idx"),
         ]
         constraints = [
             models.CheckConstraint(

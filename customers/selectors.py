@@ -1,13 +1,15 @@
 """Screen- and job-shaped reads of the customer base; every one is scoped to what the user may see."""
 
+import heapq
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db.models import (
     Count,
     DecimalField,
+    F,
     Max,
     Min,
     OuterRef,
@@ -144,7 +146,9 @@ def customer_list_for(
 def customer_for(user, customer_id: int) -> Customer:
     """The customer with this id if `user` may see it; Http404 otherwise (never 403: no leak)."""
     return get_object_or_404(
-        Customer.objects.visible_to(user).select_related("owner", "backup").prefetch_related("tags"),
+        Customer.objects.visible_to(user)
+        .select_related("owner", "backup", "score")
+        .prefetch_related("tags"),
         pk=customer_id,
     )
 
@@ -163,23 +167,65 @@ class PurchaseSummary:
 
 
 def purchase_summary_for(customer: Customer) -> PurchaseSummary:
-    """Lifetime purchase figures of one customer, refunds netted (two queries)."""
-    totals = customer.purchases.aggregate(
-        count=Count("pk"),
-        total=Coalesce(Sum("amount"), Value(Decimal("0")), output_field=MONEY),
-        first_at=Min("occurred_at"),
-        last_at=Max("occurred_at"),
+    """Lifetime purchase figures of one customer, refunds netted (one query)."""
+
+    def scalar(queryset, expression, output_field=None):
+        return Subquery(
+            queryset.order_by().values("customer_key").annotate(value=expression).values("value"),
+            output_field=output_field,
+        )
+
+    purchases = Purchase.objects.filter(customer=OuterRef("pk")).annotate(
+        customer_key=F("customer_id")
     )
-    refunded = Refund.objects.filter(purchase__customer=customer).aggregate(
-        total=Coalesce(Sum("amount"), Value(Decimal("0")), output_field=MONEY)
-    )["total"]
+    refunds = Refund.objects.filter(purchase__customer=OuterRef("pk")).annotate(
+        customer_key=F("purchase__customer_id")
+    )
+    totals = (
+        Customer.objects.filter(pk=customer.pk)
+        .annotate(
+            purchase_count=scalar(purchases, Count("pk")),
+            total=scalar(purchases, Sum("amount"), MONEY),
+            first_at=scalar(purchases, Min("occurred_at")),
+            last_at=scalar(purchases, Max("occurred_at")),
+            refunded=scalar(refunds, Sum("amount"), MONEY),
+        )
+        .values("purchase_count", "total", "first_at", "last_at", "refunded")
+        .get()
+    )
     return PurchaseSummary(
-        count=totals["count"],
-        total=totals["total"],
-        refunded=refunded,
+        count=totals["purchase_count"] or 0,
+        total=totals["total"] or Decimal("0"),
+        refunded=totals["refunded"] or Decimal("0"),
         first_at=totals["first_at"],
         last_at=totals["last_at"],
     )
+
+
+def monthly_purchases_of(customer: Customer, *, months: int = 24) -> list[dict]:
+    """The customer's purchases per calendar month (local time) over the last `months` months,
+    oldest first, months without purchases included (one query)."""
+    today = timezone.localdate()
+    year, month = divmod(today.year * 12 + today.month - 1 - (months - 1), 12)
+    start = today.replace(year=year, month=month + 1, day=1)
+    since = timezone.make_aware(datetime.combine(start, time.min))
+    rows = {
+        row["month"].date() if hasattr(row["month"], "date") else row["month"]: row
+        for row in customer.purchases.filter(occurred_at__gte=since)
+        .annotate(month=TruncMonth("occurred_at"))
+        .order_by()
+        .values("month")
+        .annotate(count=Count("pk"), total=Sum("amount"))
+    }
+    result = []
+    for offset in range(months):
+        year, month = divmod(start.year * 12 + start.month - 1 + offset, 12)
+        key = date(year, month + 1, 1)
+        row = rows.get(key, {})
+        result.append(
+            {"month": key, "count": row.get("count", 0), "total": row.get("total") or Decimal(0)}
+        )
+    return result
 
 
 def purchases_of(customer: Customer) -> QuerySet[Purchase]:
@@ -230,7 +276,10 @@ def value_risk_matrix_for(user, *, owner_id: int | None = None) -> list[list[Mat
             ),
         )
     )
-    found = {(row["value_class"], row["risk_level"]): row for row in rows}
+    return _matrix_from({(row["value_class"], row["risk_level"]): row for row in rows})
+
+
+def _matrix_from(found: dict[tuple[str, str], dict]) -> list[list[MatrixCell]]:
     matrix = []
     for value_class in VALUE_CLASSES:
         line = []
@@ -249,6 +298,58 @@ def value_risk_matrix_for(user, *, owner_id: int | None = None) -> list[list[Mat
     return matrix
 
 
+@dataclass(frozen=True)
+class RepScoreFigures:
+    cards: "ScoreCards"
+    matrix: list[list[MatrixCell]]
+    # The largest 12-month revenues, largest first (revenue concentration).
+    top_revenues: list[Decimal]
+
+
+def rep_score_figures(*, owner_id: int, top: int = 10) -> RepScoreFigures:
+    """The dashboard's score figures for one rep's accounts, from one pass over their scores.
+
+    One query reading a few columns of the rep's scores (thousands of rows at most), summed here:
+    cheaper than three aggregates that each join the whole score table to the owner.
+    """
+    rows = CustomerScore.objects.filter(customer__owner_id=owner_id).values_list(
+        "value_class", "risk_level", "dormant", "purchase_days", "revenue_12m", "revenue_at_risk"
+    )
+    zero = Decimal("0")
+    cells: dict[tuple[str, str], dict] = {}
+    scored = dormant_count = high_risk = 0
+    at_risk = total = zero
+    revenues = []
+    for value_class, risk_level, dormant, purchase_days, revenue, revenue_at_risk in rows:
+        revenue, revenue_at_risk = revenue or zero, revenue_at_risk or zero
+        cell = cells.setdefault(
+            (value_class, risk_level),
+            {"customers": 0, "revenue_12m": zero, "revenue_at_risk": zero},
+        )
+        cell["customers"] += 1
+        cell["revenue_12m"] += revenue
+        cell["revenue_at_risk"] += revenue_at_risk
+        scored += 1
+        dormant_count += bool(dormant)
+        if risk_level == "high":
+            at_risk += revenue_at_risk
+            high_risk += purchase_days > 0
+        total += revenue
+        if revenue > 0:
+            revenues.append(revenue)
+    return RepScoreFigures(
+        cards=ScoreCards(
+            scored=scored,
+            dormant=dormant_count,
+            high_risk=high_risk,
+            revenue_at_risk=at_risk,
+            revenue_12m=total,
+        ),
+        matrix=_matrix_from(cells),
+        top_revenues=heapq.nlargest(top, revenues),
+    )
+
+
 def latest_scoring_run() -> ScoringRun | None:
     return ScoringRun.objects.filter(finished_at__isnull=False).order_by("-started_at").first()
 
@@ -263,7 +364,11 @@ def score_history_of(customer: Customer, limit: int = 12) -> QuerySet[ScoreTrans
 
 
 def score_of(customer: Customer) -> CustomerScore | None:
-    return CustomerScore.objects.filter(customer=customer).first()
+    """The customer's current score (no query when customer_for has joined it already)."""
+    try:
+        return customer.score
+    except CustomerScore.DoesNotExist:
+        return None
 
 
 def scope_for(owner_id: int | None) -> str:

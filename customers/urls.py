@@ -12,6 +12,7 @@ urlpatterns = [
     path("segmentation/", views.SegmentationView.as_view(), name="segmentation"),
     path("<int:pk>/", views.CustomerDetailView.as_view(), name="detail"),
     path("<int:pk>/edit/", views.CustomerUpdateView.as_view(), name="update"),
+    path("<int:pk>/reassign/", views.CustomerReassignOneView.as_view(), name="reassign-one"),
     path("<int:pk>/purchases/new/", views.PurchaseCreateView.as_view(), name="purchase-create"),
     path("imports/", import_views.ImportListView.as_view(), name="import-list"),
     path("imports/<int:pk>/", import_views.ImportDetailView.as_view(), name="import-detail"),

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.core.paginator import Paginator
-from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -17,10 +17,30 @@ from common.csv import stream_rows
 from common.errors import DomainError
 
 from . import selectors, services
-from .forms import CustomerFilterForm, CustomerForm, PurchaseForm, ReassignForm
+from .errors import ReassignmentError
+from .forms import (
+    CustomerFilterForm,
+    CustomerForm,
+    CustomerReassignOneForm,
+    PurchaseForm,
+    ReassignForm,
+)
 from .models import Purchase, ScoringSettings
 
 PAGE_SIZE = 50
+PURCHASES_PER_PAGE = 25
+
+
+class CountedPaginator(Paginator):
+    """A paginator told its count (already known from an aggregate), saving a COUNT query."""
+
+    def __init__(self, object_list, per_page, *, count: int, **kwargs) -> None:
+        super().__init__(object_list, per_page, **kwargs)
+        self._known_count = count
+
+    @property
+    def count(self) -> int:
+        return self._known_count
 
 
 def _filtered_customers(request):
@@ -114,14 +134,27 @@ class CustomerDetailView(LoginRequiredMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         customer = self.object
-        page = Paginator(selectors.purchases_of(customer), 25).get_page(self.request.GET.get("page"))
+        user = self.request.user
+        summary = selectors.purchase_summary_for(customer)
+        page = CountedPaginator(
+            selectors.purchases_of(customer), PURCHASES_PER_PAGE, count=summary.count
+        ).get_page(self.request.GET.get("page"))
+        monthly = selectors.monthly_purchases_of(customer)
         context.update(
             score=selectors.score_of(customer),
             score_history=selectors.score_history_of(customer),
-            summary=selectors.purchase_summary_for(customer),
+            summary=summary,
             purchases=page,
-            can_edit=self.request.user.has_perm("customers.change_customer"),
-            can_add_purchase=self.request.user.has_perm("customers.add_purchase"),
+            purchase_chart={
+                "labels": [row["month"].strftime("%Y-%m") for row in monthly],
+                "count": [row["count"] for row in monthly],
+                "total": [str(row["total"]) for row in monthly],
+            },
+            purchase_chart_labels={"count": _("Purchases"), "total": _("Revenue")},
+            can_edit=user.has_perm("customers.change_customer"),
+            can_add_purchase=user.has_perm("customers.add_purchase"),
+            can_reassign=user.has_perm("customers.reassign_customers"),
+            can_schedule=user.has_perm("contacts.add_touch"),
         )
         return context
 
@@ -242,6 +275,104 @@ class CustomerReassignView(LoginRequiredMixin, PermissionRequiredMixin, FormView
             % {"count": moved, "rep": data["to_rep"].get_full_name() or data["to_rep"].username},
         )
         return redirect(f"{reverse('customers:list')}?owner={data['to_rep'].pk}")
+
+
+def is_htmx(request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+class CustomerActionMixin:
+    """An action on the customer page: a small form swapped in place by htmx, or a plain page.
+
+    With htmx the form posts to itself and comes back with its result (a success note, or the
+    errors, status 400); the page's panels listen for the `customer-changed` event to refresh.
+    Without JavaScript the form is a page of its own and success redirects to the customer.
+    Subclasses set `partial_template_name`, `title` and implement `act(form) -> str` (the success
+    note), raising DomainError for a refusal.
+    """
+
+    template_name = "customers/customer_action.html"
+    partial_template_name = ""
+    title = ""
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated:
+            self.customer = selectors.customer_for(request.user, kwargs["pk"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_template_names(self) -> list[str]:
+        return [self.partial_template_name if is_htmx(self.request) else self.template_name]
+
+    def get_context_data(self, **kwargs):
+        kwargs.setdefault("partial_template", self.partial_template_name)
+        kwargs.setdefault("title", self.title)
+        return super().get_context_data(customer=self.customer, **kwargs)
+
+    def form_valid(self, form):
+        try:
+            notice = self.act(form)
+        except DomainError as error:
+            return self.form_refused(form, error)
+        if not is_htmx(self.request):
+            messages.success(self.request, notice)
+            return redirect(self.customer)
+        response = self.render_to_response(
+            self.get_context_data(form=self.get_form_class()(**self.fresh_form_kwargs()),
+                                  notice=notice)
+        )
+        response["HX-Trigger"] = "customer-changed"
+        return response
+
+    def fresh_form_kwargs(self) -> dict:
+        """Keyword arguments of an unbound form shown again after a success."""
+        kwargs = self.get_form_kwargs()
+        kwargs.pop("data", None)
+        kwargs.pop("files", None)
+        return kwargs
+
+    def form_refused(self, form, error: DomainError) -> HttpResponse:
+        form.add_error(error.field if error.field in form.fields else None, error.message)
+        return self.form_invalid(form)
+
+    def form_invalid(self, form, **context):
+        return self.render_to_response(self.get_context_data(form=form, **context), status=400)
+
+
+class CustomerReassignOneView(
+    LoginRequiredMixin, CustomerActionMixin, PermissionRequiredMixin, FormView
+):
+    """Managers: hand this one account to another rep (recorded in the audit trail)."""
+
+    permission_required = "customers.reassign_customers"
+    form_class = CustomerReassignOneForm
+    partial_template_name = "customers/_partials/reassign_form.html"
+
+    @property
+    def title(self) -> str:
+        return _("Reassign %(name)s") % {"name": self.customer.name}
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "customer": self.customer}
+
+    def act(self, form) -> str:
+        to_rep = form.cleaned_data["to_rep"]
+        moved = services.reassign_customers(
+            from_rep_id=self.customer.owner_id,
+            to_rep_id=to_rep.pk,
+            customer_ids=[self.customer.pk],
+            by=self.request.user,
+        )
+        if not moved:
+            raise ReassignmentError(
+                _("Someone changed this account's owner meanwhile; reload the page."),
+                field="to_rep",
+            )
+        self.customer.owner = to_rep
+        self.customer.owner_id = to_rep.pk
+        return _("%(name)s now belongs to %(rep)s.") % {
+            "name": self.customer.name,
+            "rep": to_rep.get_full_name() or to_rep.username,
+        }
 
 
 class SegmentationView(LoginRequiredMixin, PermissionRequiredMixin, TemplateView):

@@ -4,18 +4,40 @@ It composes the apps' selectors; every figure is precomputed (scores, monthly me
 bounded aggregate, so the page costs the same number of queries whatever the size of the base.
 """
 
-from datetime import date
+from collections.abc import Callable
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import TypeVar
 
 from django import forms
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.core.cache import cache
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 
 from common.models import JobRun
+from contacts import conf as contact_conf
 from contacts import selectors as contact_selectors
+from contacts.models import Kind, Touch
 from customers import selectors as customer_selectors
-from customers.models import ScoringSettings
+from customers.models import Customer, ScoringSettings
+from loyalty import selectors as loyalty_selectors
+from loyalty.models import LoyaltyAccount, Programme
+
+T = TypeVar("T")
+
+# Figures that only a scoring run changes are kept this long under that run's key; a new run has
+# a new key, so nothing is ever served from an older run's scores.
+SCORE_FIGURES_SECONDS = 26 * 3600
+# The rep table scans the period's purchases, contacts and call lists of every rep: seconds on a
+# large base. Managers read it a few times a day, so it is computed at most every ten minutes and
+# says when it was.
+REP_TABLE_SECONDS = 10 * 60
+# Revenue concentration: the share of the top customer and of the top ten.
+TOP_CUSTOMERS = 10
 
 PERIODS = [
     (1, _("Last month")),
@@ -69,14 +91,26 @@ class DashboardView(LoginRequiredMixin, PermissionRequiredMixin, TemplateView):
         trend = customer_selectors.monthly_trend(owner_id=owner_id)
         moves = customer_selectors.transitions_by_month(owner_id=owner_id)
         run, backtest_run = customer_selectors.latest_runs()
+        user = self.request.user
+        if owner_id is None:
+            cards = per_scoring_run("cards", run, customer_selectors.score_cards_for)
+            matrix = per_scoring_run(
+                "matrix", run, lambda: customer_selectors.value_risk_matrix_for(user)
+            )
+            concentration = (run.summary or {}).get("concentration") if run else None
+        else:
+            figures = customer_selectors.rep_score_figures(owner_id=owner_id, top=TOP_CUSTOMERS)
+            cards, matrix = figures.cards, figures.matrix
+            concentration = concentration_of(figures.top_revenues, cards.revenue_12m)
         context.update(
             filter_form=form,
             rep=rep,
             period=period,
             retention=customer_selectors.retention_over(trend, months=period),
             current=trend[-1] if trend else None,
-            cards=customer_selectors.score_cards_for(owner_id=owner_id),
-            matrix=customer_selectors.value_risk_matrix_for(self.request.user, owner_id=owner_id),
+            cards=cards,
+            concentration=concentration,
+            matrix=matrix,
             cohorts=customer_selectors.cohort_matrix(owner_id=owner_id),
             chart=_trend_chart(trend[-12:], moves),
             chart_labels={
@@ -86,9 +120,7 @@ class DashboardView(LoginRequiredMixin, PermissionRequiredMixin, TemplateView):
                 "dormant": str(_("Turned dormant")),
                 "at_risk": str(_("Moved into high risk")),
             },
-            overdue_key_accounts=contact_selectors.overdue_key_account_count(
-                user=self.request.user
-            ),
+            overdue_key_accounts=overdue_key_accounts_for(self.request.user, owner_id=owner_id),
             run=run,
             backtest_run=backtest_run,
             scoring_config=ScoringSettings.load(),
@@ -119,18 +151,21 @@ class DashboardRepsView(DashboardPanelView):
         reps, _owner_id, period = self.filters()
         end = timezone.localdate()
         start = first_of_month_back(end, period - 1)
-        performance = {
-            row.rep.pk: row for row in contact_selectors.rep_performance(start=start, end=end)
-        }
-        context.update(
-            rows=[
-                (coverage, performance.get(coverage.rep.pk))
-                for coverage in customer_selectors.rep_coverage(reps=reps)
-            ],
-            start=start,
-            end=end,
-            period=period,
-        )
+        key = f"dashboard:reps:{start}:{end}:{','.join(str(rep.pk) for rep in reps)}"
+        figures = cache.get(key)
+        if figures is None:
+            performance = {
+                row.rep.pk: row for row in contact_selectors.rep_performance(start=start, end=end)
+            }
+            figures = {
+                "rows": [
+                    (coverage, performance.get(coverage.rep.pk))
+                    for coverage in customer_selectors.rep_coverage(reps=reps)
+                ],
+                "computed_at": timezone.now(),
+            }
+            cache.set(key, figures, REP_TABLE_SECONDS)
+        context.update(**figures, start=start, end=end, period=period)
         return context
 
 
@@ -156,6 +191,90 @@ class DashboardActivityView(DashboardPanelView):
             job_runs=list(JobRun.objects.order_by("-run_date", "job")[:10]),
         )
         return context
+
+
+class DashboardLiabilityView(DashboardPanelView):
+    """The outstanding points liability: spendable and pending points, and their worth."""
+
+    template_name = "dashboard/_liability.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        _reps, owner_id, _period = self.filters()
+        context.update(liability=liability_for(owner_id=owner_id), owner_id=owner_id)
+        return context
+
+
+def per_scoring_run(name: str, run, compute: Callable[[], T]) -> T:
+    """`compute()` once per finished scoring run, from the cache after that.
+
+    Scores change only when a scoring run writes them, so the whole base's score aggregates
+    (the cards and the value x risk matrix, seen alike by everyone allowed on the dashboard) are
+    keyed by the latest finished run. (One rep's figures depend on who owns which account, which
+    changes any time, so they are read on every request: rep_score_figures.) The database stays
+    the source of truth: a lost cache only costs time.
+    """
+    if run is None:
+        return compute()
+    key = f"dashboard:{name}:run:{run.pk}:{run.finished_at.timestamp():.0f}"
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, SCORE_FIGURES_SECONDS)
+    return value
+
+
+def liability_for(*, owner_id: int | None = None) -> loyalty_selectors.Liability:
+    """Points owed to the customers of the whole base (loyalty's own report) or of one rep's
+    accounts: the same figures, restricted to that rep's customers (four queries)."""
+    if owner_id is None:
+        return loyalty_selectors.points_liability()
+    programme = Programme.load()
+    totals = LoyaltyAccount.objects.filter(customer__owner_id=owner_id).aggregate(
+        points=Coalesce(Sum("balance"), Value(0), output_field=IntegerField()),
+        holders=Count("pk", filter=Q(balance__gt=0)),
+    )
+    # Pending points are few (only purchases inside the return window): take the whole base's
+    # and keep the rep's customers, rather than sending every account id of the rep.
+    pending_by_customer = loyalty_selectors.pending_points_by_customer()
+    owned = Customer.objects.filter(owner_id=owner_id, pk__in=list(pending_by_customer))
+    pending = sum(pending_by_customer[pk] for pk in owned.values_list("pk", flat=True))
+    money = Decimal("0.01")
+    return loyalty_selectors.Liability(
+        points=totals["points"],
+        pending_points=pending,
+        holders=totals["holders"],
+        value=(Decimal(totals["points"]) * programme.point_value).quantize(money),
+        pending_value=(Decimal(pending) * programme.point_value).quantize(money),
+        point_value=programme.point_value,
+        currency=programme.currency,
+    )
+
+
+def concentration_of(top_revenues: list[Decimal], total: Decimal) -> dict | None:
+    """Top-1 and top-10 shares of 12-month revenue, as the scoring run reports them."""
+    if not total:
+        return None
+    return {
+        "top1_share": float(top_revenues[0] / total) if top_revenues else 0.0,
+        "top10_share": float(sum(top_revenues) / total),
+    }
+
+
+def overdue_key_accounts_for(user, *, owner_id: int | None = None) -> int:
+    """Key accounts without a personal contact for too long, of the base or of one rep.
+
+    The same accounts as contacts' overdue_key_accounts (no personal contact made since the
+    cutoff), counted with one anti-join instead of a latest-contact subquery per key account.
+    """
+    cutoff = timezone.now() - timedelta(days=contact_conf.key_account_days())
+    recent = Touch.objects.filter(
+        customer=OuterRef("pk"), kind=Kind.PERSONAL, status=Touch.Status.DONE, at__gte=cutoff
+    )
+    customers = Customer.objects.visible_to(user)
+    if owner_id is not None:
+        customers = customers.filter(owner_id=owner_id)
+    return customers.filter(contact_selectors.key_account_q()).filter(~Exists(recent)).count()
 
 
 def first_of_month_back(day: date, months: int) -> date:

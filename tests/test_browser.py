@@ -111,8 +111,86 @@ def test_pages_fit_a_phone_screen(live_server, scored_base):
     ManagerFactory(username="boss")
     with browser_page(width=390) as page:
         log_in(page, live_server.url, "boss")
-        for path in ("/dashboard/", "/customers/", "/customers/segmentation/"):
+        for path in ("/dashboard/", "/customers/", "/customers/segmentation/",
+                     "/contacts/call-list/", "/contacts/key-accounts/", "/admin/"):
             page.goto(f"{live_server.url}{path}")
             page.wait_for_load_state("networkidle")
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 1, f"{path} scrolls sideways by {overflow}px on a phone"
+
+
+def test_a_rep_schedules_a_contact_and_a_cap_refusal_says_why_and_when(live_server):
+    from contacts import services
+    from contacts.models import Channel, Kind, Touch
+    from tests.factories import CustomerFactory, RepFactory
+
+    rep = RepFactory(username="anna")
+    customer = CustomerFactory(owner=rep, name="Capped Ltd")
+    first = services.schedule_contact(
+        customer_id=customer.pk, channel=Channel.SMS, kind=Kind.ADVERTISING, source="system",
+        key="browser-first",
+    )
+    with browser_page() as page:
+        log_in(page, live_server.url, "anna")
+        page.goto(f"{live_server.url}/customers/{customer.pk}/")
+        page.wait_for_selector("[data-testid=customer-contacts]")  # the panel loads after the page
+        page.click("[data-testid=action-schedule]")
+        form = page.locator("[data-testid=schedule-action]")
+        form.locator("select[name=channel]").select_option("sms")
+        form.locator("select[name=kind]").select_option("advertising")
+        form.locator("button[type=submit]", has_text="Book").last.click()
+        refusal = page.locator("[data-testid=schedule-refusal]")
+        refusal.wait_for()
+        assert "SMS" in refusal.inner_text()
+        assert page.locator("[data-testid=next-allowed]").inner_text().strip()
+        assert page.url.endswith(f"/customers/{customer.pk}/")  # no page change
+        refusal.locator("button[type=submit]").click()
+        page.wait_for_selector("[data-testid=action-notice]")
+        # The contacts panel reloads and lists the new booking.
+        page.wait_for_function(
+            "() => document.querySelectorAll('[data-testid=touch-log] li').length === 2"
+        )
+    planned = Touch.objects.filter(customer=customer).exclude(pk=first.pk).get()
+    assert planned.at > first.at
+
+
+def test_a_manager_reassigns_an_account_from_its_page(live_server):
+    from common.models import AuditEvent
+    from tests.factories import CustomerFactory, RepFactory
+
+    ManagerFactory(username="boss")
+    old, new = RepFactory(username="old", first_name="Olga"), RepFactory(
+        username="new", first_name="Nikolai", last_name="Petrov"
+    )
+    customer = CustomerFactory(owner=old, name="Moving Ltd")
+    with browser_page() as page:
+        log_in(page, live_server.url, "boss")
+        page.goto(f"{live_server.url}/customers/{customer.pk}/")
+        page.click("[data-testid=action-reassign]")
+        form = page.locator("[data-testid=reassign-action]")
+        form.locator("select[name=to_rep]").select_option(str(new.pk))
+        form.locator("button[type=submit]").click()
+        notice = page.locator("[data-testid=action-notice]")
+        notice.wait_for()
+        assert "Nikolai Petrov" in notice.inner_text()
+    customer.refresh_from_db()
+    assert customer.owner == new
+    assert AuditEvent.objects.filter(action="customers_reassigned", customer_id=customer.pk).exists()
+
+
+def test_the_customer_page_draws_its_purchases_and_fits_a_phone(live_server):
+    from tests.factories import CustomerFactory, PurchaseFactory, RepFactory
+
+    rep = RepFactory(username="anna")
+    customer = CustomerFactory(owner=rep)
+    PurchaseFactory.create_batch(3, customer=customer)
+    for width in (1280, 390):
+        with browser_page(width=width) as page:
+            log_in(page, live_server.url, "anna")
+            page.goto(f"{live_server.url}/customers/{customer.pk}/")
+            page.wait_for_selector("[data-testid=loyalty-panel]")
+            page.wait_for_selector("[data-testid=customer-contacts]")
+            page.wait_for_timeout(500)  # Chart.js animates the first frame
+            assert canvas_has_ink(page, "#purchases-chart")
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 1, f"the customer page scrolls sideways by {overflow}px at {width}"

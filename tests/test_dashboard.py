@@ -1,8 +1,10 @@
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from customers import analytics, scoring
 from tests.customers.test_scoring import AS_OF, simulated_base
@@ -69,3 +71,131 @@ def test_dashboard_panels_render_the_rep_table_and_activity(manager, rep):
     activity = client.get(reverse("dashboard-activity"))
     assert activity.status_code == 200
     assert "job-runs" in activity.content.decode()
+
+
+def test_liability_panel_shows_points_and_money_for_the_base_and_for_one_rep(
+    manager_client, rep, other_rep
+):
+    from loyalty.models import LoyaltyAccount, Programme
+    from tests.factories import CustomerFactory
+
+    programme = Programme.load()
+    mine, theirs = CustomerFactory(owner=rep), CustomerFactory(owner=other_rep)
+    LoyaltyAccount.objects.create(customer=mine, balance=1200)
+    LoyaltyAccount.objects.create(customer=theirs, balance=300)
+    whole = manager_client.get(reverse("dashboard-liability"))
+    assert whole.context["liability"].points == 1500
+    assert whole.context["liability"].holders == 2
+    one = manager_client.get(reverse("dashboard-liability"), {"rep": rep.pk})
+    liability = one.context["liability"]
+    assert (liability.points, liability.holders) == (1200, 1)
+    assert liability.value == (Decimal(1200) * programme.point_value).quantize(Decimal("0.01"))
+    assert 'data-testid="liability-value"' in one.content.decode()
+
+
+def test_rep_filter_narrows_concentration_and_key_accounts_to_the_reps_customers(
+    manager_client, rep, other_rep
+):
+    from customers.models import CustomerScore
+    from tests.factories import CustomerFactory
+
+    for owner, revenues in ((rep, [600, 300, 100]), (other_rep, [5000])):
+        for revenue in revenues:
+            CustomerScore.objects.create(
+                customer=CustomerFactory(owner=owner), as_of=AS_OF, purchase_days=3,
+                frequency=2, revenue_12m=Decimal(revenue), value_class="B", risk_level="low",
+            )
+    response = manager_client.get(reverse("dashboard"), {"rep": rep.pk, "period": 3})
+    assert response.status_code == 200
+    concentration = response.context["concentration"]
+    assert concentration["top1_share"] == pytest.approx(0.6)
+    assert concentration["top10_share"] == pytest.approx(1.0)
+    assert response.context["cards"].scored == 3
+    # One pass over the rep's scores gives what the base-wide aggregates give for that rep.
+    from customers import selectors
+
+    assert response.context["cards"] == selectors.score_cards_for(owner_id=rep.pk)
+    assert response.context["matrix"] == selectors.value_risk_matrix_for(
+        response.wsgi_request.user, owner_id=rep.pk
+    )
+
+
+# --- Query budgets of the four pages people open most: the same on a small and a larger base ---
+
+
+def _grow_base(*, rep, customers: int, purchases: int) -> None:
+    """`customers` accounts of `rep`, each with `purchases` purchases, a score, a call-list entry
+    for today, a logged call, a refusal and loyalty points (what the pages show grows)."""
+    from contacts.models import RefusedTouch
+    from loyalty.services.accrual import accrue_points_for_purchases
+    from tests.contacts.factories import (
+        CallListEntryFactory,
+        CustomerScoreFactory,
+        TouchFactory,
+    )
+    from tests.factories import CustomerFactory, PurchaseFactory
+
+    purchase_ids = []
+    for _ in range(customers):
+        customer = CustomerFactory(owner=rep)
+        purchase_ids += [
+            purchase.pk for purchase in PurchaseFactory.create_batch(purchases, customer=customer)
+        ]
+        CustomerScoreFactory(customer=customer, value_class="A", risk_level="high", dormant=True)
+        CallListEntryFactory(customer=customer)
+        TouchFactory(customer=customer, by=rep, outcome="no_answer")
+        RefusedTouch.objects.create(
+            customer=customer, channel="sms", kind="advertising", reason="cap", source="system",
+            requested_for=timezone.now(),
+        )
+    accrue_points_for_purchases(purchase_ids=purchase_ids)
+
+
+def _page_queries(client, url: str) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200, url
+    return len(queries.captured_queries)
+
+
+def test_the_four_main_pages_cost_the_same_queries_on_a_small_and_a_larger_base(manager, rep):
+    from customers.models import Customer
+
+    manager_client, rep_client = Client(), Client()
+    manager_client.force_login(manager)
+    rep_client.force_login(rep)
+
+    def budgets() -> dict[str, int]:
+        # The customer with the most purchases: the page whose history grows the most.
+        heaviest = max(Customer.objects.all(), key=lambda customer: customer.purchases.count())
+        pages = {
+            ("manager", "dashboard"): f"{reverse('dashboard')}?period=12",
+            ("manager", "dashboard, one rep"): f"{reverse('dashboard')}?rep={rep.pk}",
+            ("manager", "dashboard reps panel"): reverse("dashboard-reps"),
+            ("manager", "dashboard activity panel"): reverse("dashboard-activity"),
+            ("manager", "dashboard liability panel"): reverse("dashboard-liability"),
+            ("manager", "liability panel, one rep"): f"{reverse('dashboard-liability')}?rep={rep.pk}",
+            ("manager", "customer list"): reverse("customers:list"),
+            ("rep", "customer list"): reverse("customers:list"),
+            ("manager", "customer page"): reverse("customers:detail", args=[heaviest.pk]),
+            ("rep", "customer page"): reverse("customers:detail", args=[heaviest.pk]),
+            ("rep", "loyalty panel"): reverse("customer-loyalty-panel", args=[heaviest.pk]),
+            ("rep", "contacts panel"): reverse("customer-contacts-panel", args=[heaviest.pk]),
+            ("rep", "call list"): reverse("contacts:call-list"),
+            ("manager", "call list of a rep"): f"{reverse('contacts:call-list')}?rep={rep.pk}",
+        }
+        clients = {"manager": manager_client, "rep": rep_client}
+        return {key: _page_queries(clients[key[0]], url) for key, url in pages.items()}
+
+    _grow_base(rep=rep, customers=2, purchases=2)
+    budgets()  # first requests create settings rows (scoring settings, programme): not steady
+    small = budgets()
+    _grow_base(rep=rep, customers=25, purchases=12)
+    larger = budgets()
+    assert larger == small
+    main_pages = {"dashboard", "customer list", "customer page", "call list", "call list of a rep"}
+    over = {key: count for key, count in larger.items() if key[1] in main_pages and count > 15}
+    assert not over, f"over the budget of 15 queries: {over}"

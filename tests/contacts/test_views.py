@@ -179,7 +179,33 @@ def test_the_call_list_page_runs_the_same_queries_for_few_and_many_rows(
     make(30)
     with django_assert_max_num_queries(len(few.captured_queries)):
         response = client.get(reverse("contacts:call-list"))
-    assert response.content.decode().count('data-testid="call-row"') == 33
+    # The most important 25 first, and a way to see more.
+    body = response.content.decode()
+    assert body.count('data-testid="call-row"') == 25
+    assert 'data-testid="call-list-more"' in body
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        everything = client.get(reverse("contacts:call-list"), {"show": 50})
+    assert everything.content.decode().count('data-testid="call-row"') == 33
+
+
+def test_a_limited_call_list_is_the_top_of_the_full_one(rep, noon):
+    from contacts.selectors import call_list_for
+
+    for index in range(12):
+        customer = CustomerFactory(owner=rep)
+        CustomerScoreFactory(
+            customer=customer,
+            value_class="ABC"[index % 3],
+            risk_level=["high", "medium", "low"][index % 3 - 1],
+        )
+        CallListEntryFactory(customer=customer, day=TODAY - timedelta(days=index % 5))
+        if index % 4:
+            TouchFactory(customer=customer, at=timezone.now() - timedelta(days=3 * index))
+    full = call_list_for(rep=rep, day=TODAY)
+    limited = call_list_for(rep=rep, day=TODAY, limit=5)
+    assert [row.customer.pk for row in limited.rows] == [row.customer.pk for row in full.rows[:5]]
+    assert [row.priority for row in limited.rows] == [row.priority for row in full.rows[:5]]
+    assert (limited.open_total, limited.hidden) == (12, 7)
 
 
 def test_managers_see_the_key_account_watch_with_a_link_to_reassign(manager_client, rep, noon):
@@ -381,3 +407,141 @@ def test_the_dashboard_tag_counts_overdue_key_accounts(rf, manager, rep, noon):
         Context({"request": request})
     )
     assert html == "1"
+
+
+# --- Actions on the customer page -----------------------------------------------------------
+
+
+def test_scheduling_from_the_customer_page_books_and_asks_the_panels_to_refresh(
+    rep_client, customer, noon
+):
+    response = rep_client.post(
+        reverse("contacts:customer-schedule", args=[customer.pk]),
+        {"channel": "phone", "kind": "personal", "at": "2026-03-11T10:30", "booking_token": "b1"},
+        **HTMX,
+    )
+    assert response.status_code == 200
+    assert response["HX-Trigger"] == "customer-changed"
+    touch = Touch.objects.get(customer=customer)
+    assert (touch.channel, touch.status, touch.source) == ("phone", "planned", "rep")
+    assert timezone.localtime(touch.at).strftime("%Y-%m-%d %H:%M") == "2026-03-11 10:30"
+    assert 'data-testid="action-notice"' in response.content.decode()
+
+
+def test_a_cap_refusal_on_the_customer_page_says_why_and_offers_the_next_allowed_time(
+    rep_client, customer, noon
+):
+    services.schedule_contact(
+        customer_id=customer.pk, channel=Channel.SMS, kind=Kind.ADVERTISING, source="system",
+        key="first",
+    )
+    response = rep_client.post(
+        reverse("contacts:customer-schedule", args=[customer.pk]),
+        {"channel": "sms", "kind": "advertising", "booking_token": "b2"},
+        **HTMX,
+    )
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert 'data-testid="schedule-refusal"' in body
+    assert "SMS: already sent on 10 Mar; next allowed 9 Apr 12:00." in body
+    # The offer to book at that time carries the moment, in the form's own format.
+    assert 'name="at" value="2026-04-09T12:00"' in body
+    assert Touch.objects.filter(customer=customer).count() == 1
+    booked = rep_client.post(
+        reverse("contacts:customer-schedule", args=[customer.pk]),
+        {"channel": "sms", "kind": "advertising", "at": "2026-04-09T12:00", "booking_token": "b3"},
+        **HTMX,
+    )
+    assert booked.status_code == 200
+    assert Touch.objects.filter(customer=customer).count() == 2
+
+
+def test_a_consent_refusal_without_htmx_is_a_page_with_the_reason(rep_client, customer, noon):
+    customer.consent_sms = False
+    customer.save(update_fields=["consent_sms"])
+    response = rep_client.post(
+        reverse("contacts:customer-schedule", args=[customer.pk]),
+        {"channel": "sms", "kind": "advertising", "booking_token": "b4"},
+    )
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "<html" in body
+    assert 'data-testid="schedule-refusal"' in body
+    assert not Touch.objects.filter(customer=customer).exists()
+
+
+def test_scheduling_without_htmx_redirects_to_the_customer(rep_client, customer, noon):
+    response = rep_client.post(
+        reverse("contacts:customer-schedule", args=[customer.pk]),
+        {"channel": "phone", "kind": "personal", "booking_token": "b5"},
+    )
+    assert response.status_code == 302
+    assert response.url == customer.get_absolute_url()
+
+
+def test_scheduling_in_the_past_or_on_an_unknown_channel_is_a_form_error(
+    rep_client, customer, noon
+):
+    response = rep_client.post(
+        reverse("contacts:customer-schedule", args=[customer.pk]),
+        {"channel": "pigeon", "kind": "personal", "at": "2026-03-01T10:00"},
+        **HTMX,
+    )
+    assert response.status_code == 400
+    assert response.context["form"].errors.keys() == {"channel", "at"}
+    assert not Touch.objects.exists()
+
+
+def test_another_reps_customer_cannot_be_scheduled(rep_client, other_rep, noon):
+    foreign = CustomerFactory(owner=other_rep)
+    url = reverse("contacts:customer-schedule", args=[foreign.pk])
+    assert rep_client.get(url, **HTMX).status_code == 404
+    assert rep_client.post(url, {"channel": "phone", "kind": "personal"}).status_code == 404
+    assert not Touch.objects.exists()
+
+
+def test_logging_a_call_from_the_customer_page_records_the_outcome(rep_client, customer, noon):
+    response = rep_client.post(
+        reverse("contacts:customer-log-call", args=[customer.pk]),
+        {"outcome": "no_answer", "channel": "phone", "notes": "voicemail"},
+        **HTMX,
+    )
+    assert response.status_code == 200
+    touch = Touch.objects.get(customer=customer)
+    assert (touch.status, touch.outcome, touch.notes) == ("done", "no_answer", "voicemail")
+    missing = rep_client.post(
+        reverse("contacts:customer-log-call", args=[customer.pk]),
+        {"outcome": "callback"},
+        **HTMX,
+    )
+    assert missing.status_code == 400
+    assert "callback_at" in missing.context["form"].errors
+
+
+def test_admin_edits_caps_and_plans_from_their_lists(client):
+    from contacts.models import CapRule, ContactPlan
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    caps = client.get(reverse("admin:contacts_caprule_changelist"))
+    assert caps.status_code == 200
+    assert "at most 1 per 30 days" in caps.content.decode()
+    formset = caps.context["cl"].formset
+    data = {
+        "form-TOTAL_FORMS": str(formset.total_form_count()),
+        "form-INITIAL_FORMS": str(formset.initial_form_count()),
+        "_save": "Save",
+    }
+    for index, form in enumerate(formset.forms):
+        data[f"form-{index}-id"] = form.instance.pk
+        data[f"form-{index}-max_count"] = form.instance.max_count or ""
+        data[f"form-{index}-period_days"] = form.instance.period_days
+        data[f"form-{index}-note"] = form.instance.note
+    first = formset.forms[0].instance
+    data["form-0-period_days"] = 45
+    assert client.post(reverse("admin:contacts_caprule_changelist"), data).status_code == 302
+    first.refresh_from_db()
+    assert first.period_days == 45
+    assert client.get(reverse("admin:contacts_contactplan_changelist")).status_code == 200
+    assert ContactPlan.objects.exists()
+    assert CapRule.objects.count() == formset.total_form_count()

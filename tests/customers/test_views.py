@@ -172,3 +172,127 @@ def test_segmentation_page_is_for_managers(rep_client, manager):
     response = client.get(reverse("customers:segmentation"))
     assert response.status_code == 200
     assert "No backtest yet" in response.content.decode()
+
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def test_a_manager_reassigns_one_account_from_its_page_and_the_audit_trail_records_it(
+    manager_client, manager, customer, other_rep
+):
+    from common.models import AuditEvent
+
+    neighbour = CustomerFactory(owner=customer.owner)
+    response = manager_client.post(
+        reverse("customers:reassign-one", args=[customer.pk]), {"to_rep": other_rep.pk}, **HTMX
+    )
+    assert response.status_code == 200
+    assert response["HX-Trigger"] == "customer-changed"
+    customer.refresh_from_db()
+    neighbour.refresh_from_db()
+    assert customer.owner == other_rep
+    assert neighbour.owner != other_rep
+    event = AuditEvent.objects.get(action="customers_reassigned", customer_id=customer.pk)
+    assert event.actor == manager
+    assert event.details["to_owner_id"] == other_rep.pk
+
+
+def test_reassigning_without_htmx_redirects_to_the_customer(manager_client, customer, other_rep):
+    response = manager_client.post(
+        reverse("customers:reassign-one", args=[customer.pk]), {"to_rep": other_rep.pk}
+    )
+    assert response.status_code == 302
+    assert response.url == customer.get_absolute_url()
+
+
+def test_reassigning_to_the_current_owner_or_nobody_is_a_form_error(manager_client, customer):
+    url = reverse("customers:reassign-one", args=[customer.pk])
+    for data in ({"to_rep": customer.owner_id}, {}):
+        response = manager_client.post(url, data, **HTMX)
+        assert response.status_code == 400
+        assert "to_rep" in response.context["form"].errors
+    customer.refresh_from_db()
+    assert customer.owner is not None
+
+
+def test_reps_cannot_reassign_their_accounts(rep_client, customer, other_rep):
+    url = reverse("customers:reassign-one", args=[customer.pk])
+    assert rep_client.post(url, {"to_rep": other_rep.pk}).status_code == 403
+    customer.refresh_from_db()
+    assert customer.owner.username == "rep"
+    assert 'data-testid="action-reassign"' not in rep_client.get(
+        reverse("customers:detail", args=[customer.pk])
+    ).content.decode()
+
+
+def test_the_customer_page_draws_purchases_by_month_and_loads_its_panels(rep_client, customer):
+    PurchaseFactory(customer=customer, amount=Decimal("1200.00"))
+    response = rep_client.get(reverse("customers:detail", args=[customer.pk]))
+    chart = response.context["purchase_chart"]
+    assert len(chart["labels"]) == 24
+    assert chart["count"][-1] == 1
+    assert Decimal(chart["total"][-1]) == Decimal("1200.00")
+    assert sum(chart["count"]) == 1
+    body = response.content.decode()
+    for marker in ('id="purchase-chart-data"', "/panels/loyalty/", "/panels/contacts/",
+                   'data-testid="action-schedule"', 'data-testid="action-log-call"'):
+        assert marker in body
+    loyalty = rep_client.get(reverse("customer-loyalty-panel", args=[customer.pk]))
+    assert 'data-testid="loyalty-panel"' in loyalty.content.decode()
+    contacts = rep_client.get(reverse("customer-contacts-panel", args=[customer.pk]))
+    assert 'data-testid="customer-contacts"' in contacts.content.decode()
+
+
+def test_panels_of_another_reps_customer_are_not_found(rep_client, other_rep):
+    foreign = CustomerFactory(owner=other_rep)
+    for name in ("customer-loyalty-panel", "customer-contacts-panel"):
+        assert rep_client.get(reverse(name, args=[foreign.pk])).status_code == 404
+
+
+# --- Admin ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_client_logged(client, db):
+    from tests.factories import UserFactory
+
+    admin_user = UserFactory(username="root", is_staff=True, is_superuser=True)
+    client.force_login(admin_user)
+    return client, admin_user
+
+
+def test_admin_lists_customers_with_scores_users_with_roles_and_schedules_in_words(
+    admin_client_logged, customer
+):
+    client, _admin = admin_client_logged
+    customers = client.get(reverse("admin:customers_customer_changelist"), {"score__dormant": "1"})
+    assert customers.status_code == 200
+    users = client.get(reverse("admin:auth_user_changelist"))
+    body = users.content.decode()
+    assert "Account rep" in body
+    assert f"/customers/?owner={customer.owner_id}" in body
+    schedules = client.get(reverse("admin:django_celery_beat_periodictask_changelist"))
+    assert schedules.status_code == 200
+    assert "every day at 02:00" in schedules.content.decode()
+
+
+def test_changing_the_owner_in_the_admin_goes_through_reassignment(
+    admin_client_logged, customer, other_rep
+):
+    from common.models import AuditEvent
+
+    client, admin_user = admin_client_logged
+    url = reverse("admin:customers_customer_change", args=[customer.pk])
+    form = client.get(url).context["adminform"].form
+    data = {
+        key: value
+        for key, value in form.initial.items()
+        if value is not None and key not in ("tags", "birthday")
+    }
+    data.update(owner=other_rep.pk, name="Renamed Ltd", tags=[])
+    response = client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    customer.refresh_from_db()
+    assert (customer.owner, customer.name) == (other_rep, "Renamed Ltd")
+    event = AuditEvent.objects.get(action="customers_reassigned", customer_id=customer.pk)
+    assert event.actor == admin_user
