@@ -130,7 +130,11 @@ def test_a_rep_revokes_the_links_from_the_customer_page(client, rep, member_cust
     grant(rep, "redeem_rewards")
     client.force_login(rep)
     url = reverse("loyalty:revoke-member-links", args=[member_customer.pk])
+    # The loyalty panel loads after the customer page (htmx), from its own URL.
     page = client.get(member_customer.get_absolute_url()).content.decode()
+    panel_url = reverse("customer-loyalty-panel", args=[member_customer.pk])
+    assert f'hx-get="{panel_url}"' in page
+    page = client.get(panel_url).content.decode()
     assert 'data-testid="member-links"' in page
     assert f'action="{url}"' in page
     assert client.get(url).status_code == 405
