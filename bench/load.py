@@ -13,7 +13,8 @@ What it does:
    monthly metrics), then VACUUM ANALYZE;
 2. gunicorn started with the very command and environment of docker-compose.yml's `web` service
    (read from the file, as the production smoke test does): DEBUG off, PostgreSQL, Redis as cache
-   and broker (REDIS_URL, default redis://127.0.0.1:6379/13), static files collected for
+   and broker (BENCH_REDIS_URL, default redis://127.0.0.1:6379/13: a database of its own, emptied
+   before and after the run, never number 0), static files collected for
    whitenoise, bound to a free port on 127.0.0.1. Requests carry `X-Forwarded-Proto: https` as
    the TLS proxy in front of it would send, so secure cookies, HSTS and the SSL redirect stay on;
    --workers/--threads override the compose settings to compare others;
@@ -72,7 +73,8 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
 RESULTS = ROOT / "bench" / "results" / "load.json"
 # The sessions made here are signed with this key, so gunicorn must use the same one.
 SECRET_KEY = secrets.token_urlsafe(50)
-REDIS_URL = os.environ.pop("REDIS_URL", "") or DEFAULT_REDIS_URL
+REDIS_URL = os.environ.get("BENCH_REDIS_URL") or DEFAULT_REDIS_URL
+os.environ.pop("REDIS_URL", None)  # this process's own cache stays in memory
 os.environ.pop("CELERY_BROKER_URL", None)  # this process runs its set-up tasks in-process
 os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
 os.environ.update(
@@ -637,7 +639,10 @@ def main() -> int:
         return 0
     who = identities()
     connection.close()
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    bench_redis = redis.Redis.from_url(REDIS_URL)
+    if bench_redis.connection_pool.connection_kwargs.get("db", 0) == 0:
+        raise SystemExit("BENCH_REDIS_URL must name a Redis database other than 0: it is emptied")
+    bench_redis.flushdb()  # queued tasks and cached figures of earlier runs
 
     port = free_port()
     argv, service_env = web_command(port, workers=args.workers, threads=args.threads)
@@ -740,7 +745,7 @@ def main() -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({"runs": [*runs, result]}, indent=2) + "\n")
     print(table(result))
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    bench_redis.flushdb()
     ok = summary["errors"] == 0 and stored == len(window.created_purchases)
     return 0 if ok else 1
 
