@@ -28,8 +28,8 @@ class PurchaseInline(admin.TabularInline):
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     list_display = [
-        "name", "kind", "external_id", "stage", "owner", "backup", "value_class", "risk_level",
-        "dormant", "revenue_12m", "created_at",
+        "name", "external_id", "stage", "owner", "value_class", "risk_level", "dormant",
+        "revenue_12m",
     ]
     list_editable = ["stage"]
     list_filter = [

@@ -9,9 +9,11 @@ scrolls sideways; the README's set is the default.
 """
 
 import argparse
+import contextlib
 import re
 from pathlib import Path
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -107,7 +109,9 @@ def shoot(browser, base_url: str, username: str, path: str, width: int, file: Pa
     login(page, base_url, username)
     path, _hash, action = path.partition("#")
     page.goto(f"{base_url}{path}")
-    page.wait_for_load_state("networkidle")
+    # A page that keeps a request open (the admin's) is shot once loaded.
+    with contextlib.suppress(PlaywrightTimeout):
+        page.wait_for_load_state("networkidle", timeout=10_000)
     if action:
         page.click(f"[data-testid={ACTIONS[action]}]")
         page.wait_for_selector("#action-area .customer-action")
@@ -125,7 +129,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base-url", default="http://127.0.0.1:8000")
     parser.add_argument("--out", default="docs/screenshots")
-    parser.add_argument("--only", nargs="*", help="file names to take")
+    parser.add_argument(
+        "--only", nargs="*", help="file names to take (with --check: parts of the paths)"
+    )
     parser.add_argument("--check", action="store_true", help="every page at 1280 and 390 px")
     args = parser.parse_args()
     out = Path(args.out)
@@ -138,6 +144,7 @@ def main() -> None:
                 (user, path, width, f"{user}{re.sub(r'[^a-z0-9]+', '-', path)}-{width}.png")
                 for user, path in CHECKED
                 for width in WIDTHS
+                if not args.only or any(part in path for part in args.only)
             ]
         else:
             shots = [

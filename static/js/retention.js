@@ -10,9 +10,9 @@
   // The close button of a customer-page action removes the action's card (a link without JS).
   document.body.addEventListener("click", function (event) {
     const button = event.target.closest("[data-close-action]");
-    if (!button) return;
+    // On its own page (no JavaScript swap happened) the button is a link back to the customer.
+    if (!button || !button.closest("#action-area")) return;
     event.preventDefault();
-    const card = button.closest(".customer-action");
-    if (card) card.remove();
+    button.closest(".customer-action").remove();
   });
 })();
