@@ -12,6 +12,7 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from django_celery_beat.admin import PeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 
@@ -28,8 +29,11 @@ def _schedule(task: PeriodicTask) -> str:
     if task.crontab_id:
         crontab = task.crontab
         if crontab.day_of_week == "*" and crontab.day_of_month == "*" and crontab.month_of_year == "*":
-            if crontab.hour == "*" and crontab.minute.startswith("*/"):
-                return _("every %(n)s minutes") % {"n": crontab.minute[2:]}
+            if crontab.hour == "*" and crontab.minute.startswith("*/") and crontab.minute[2:].isdigit():
+                minutes = int(crontab.minute[2:])
+                return ngettext(
+                    "every %(n)s minute", "every %(n)s minutes", minutes
+                ) % {"n": minutes}
             if crontab.hour.isdigit() and crontab.minute.isdigit():
                 return _("every day at %(time)s (%(zone)s)") % {
                     "time": f"{int(crontab.hour):02d}:{int(crontab.minute):02d}",
