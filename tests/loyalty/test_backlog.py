@@ -56,3 +56,14 @@ def test_large_signals_go_to_the_worker_only_when_there_is_one(batch, monkeypatc
     assert PurchasePoints.objects.count() == 25
     backlog.accrue_backlog()
     assert PurchasePoints.objects.count() == LedgerEntry.objects.count() == 60
+
+
+def test_beat_runs_the_sweeper_and_the_monthly_reminders(db):
+    from django_celery_beat.models import PeriodicTask
+
+    sweeper = PeriodicTask.objects.get(name="loyalty: accrue deferred purchases")
+    assert sweeper.task == accrue_backlog_task.name
+    assert (sweeper.interval.every, sweeper.interval.period) == (5, "minutes")
+    reminders = PeriodicTask.objects.get(name="nightly: balance_reminders")
+    assert (reminders.crontab.day_of_month, reminders.crontab.hour) == ("1", "10")
+    assert reminders.kwargs == '{"job": "balance_reminders"}'
