@@ -67,3 +67,14 @@ def test_beat_runs_the_sweeper_and_the_monthly_reminders(db):
     reminders = PeriodicTask.objects.get(name="nightly: balance_reminders")
     assert (reminders.crontab.day_of_month, reminders.crontab.hour) == ("1", "10")
     assert reminders.kwargs == '{"job": "balance_reminders"}'
+
+
+def test_check_ledger_says_how_many_purchases_wait_for_a_worker(batch):
+    import io
+
+    from django.core.management import call_command
+
+    PendingAccrual.objects.bulk_create(PendingAccrual(purchase_id=pk) for pk in batch[:7])
+    out = io.StringIO()
+    call_command("check_ledger", stdout=out)
+    assert "7 purchases await accrual by a worker" in out.getvalue()
