@@ -51,6 +51,7 @@ LOYALTY_RECORD_MODELS = (
     "TierChange",
     "MemberAccess",
     "LoyaltyMessage",
+    "PendingAccrual",
 )
 
 # Reassignment events are inserted in batches of this many rows: one statement per batch, a few

@@ -755,3 +755,29 @@ class LoyaltyMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.cause}"
+
+
+class PendingAccrual(models.Model):
+    """A purchase recorded in a large batch whose points a worker has yet to accrue.
+
+    Written in the transaction that records the purchases, so a purchase is never left behind:
+    if the worker is down or the hand-off is lost, the sweeper finds the row (see
+    `loyalty.services.backlog`). Deleted in the transaction that accrues the purchase.
+    """
+
+    purchase = models.OneToOneField(
+        "customers.Purchase",
+        primary_key=True,
+        verbose_name=_("purchase"),
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("recorded"), default=timezone.now)
+
+    class Meta:
+        ordering = ["purchase_id"]
+        verbose_name = _("purchase awaiting accrual")
+        verbose_name_plural = _("purchases awaiting accrual")
+
+    def __str__(self) -> str:
+        return str(self.purchase_id)

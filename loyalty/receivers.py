@@ -23,10 +23,15 @@ from loyalty.models import (
     TierChange,
 )
 from loyalty.selectors import message_facts_for
+from loyalty.services import backlog
 from loyalty.services.messages import recent_purchase_ids
 
 
 def accrue_points_on_purchases(sender, purchase_ids: list[int], **kwargs) -> None:
+    if len(purchase_ids) >= backlog.DEFER_FROM and backlog.deferral_available():
+        # A large batch: a worker accrues it after commit (see loyalty.services.backlog).
+        backlog.defer_accrual(purchase_ids=purchase_ids)
+        return
     services.accrue_points_for_purchases(purchase_ids=purchase_ids)
     recent = recent_purchase_ids(purchase_ids)
     if recent:

@@ -69,7 +69,8 @@ def insert_rows(
     if connection.vendor != "postgresql" or len(objects) < UNNEST_FROM:
         model.objects.bulk_create(objects, batch_size=batch_size, ignore_conflicts=ignore_conflicts)
         return
-    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    # Every column but a database-generated id (an AutoField returns its value from the insert).
+    fields = [field for field in model._meta.concrete_fields if not field.db_returning]
     columns = [[getattr(obj, field.attname) for obj in objects] for field in fields]
     quote = connection.ops.quote_name
     # Only names from the model's metadata go into the text; every value is a parameter.

@@ -60,3 +60,16 @@ def send_expiry_warnings_task(as_of: str | None = None, **kwargs) -> dict[str, i
     """Warns customers whose points expire within the programme's notice period."""
     moment = _moment(as_of)
     return services.send_expiry_warnings(as_of=moment, day=timezone.localdate(moment)).as_counts()
+
+
+@shared_task(name="loyalty.accrue_backlog", **_RETRY)
+def accrue_backlog_task(**kwargs) -> int:
+    """Accrues purchases recorded in large batches (also the sweeper, from beat); idempotent."""
+    from .services.backlog import accrue_backlog
+    from .services.messages import recent_purchase_ids
+
+    handled = accrue_backlog()
+    recent = recent_purchase_ids(handled)
+    if recent:
+        services.send_purchase_confirmations(purchase_ids=recent)
+    return len(handled)

@@ -158,7 +158,7 @@ def send_purchase_confirmations(
     if not Programme.load().purchase_confirmations:
         return outcome
     now = now or timezone.now()
-    for part in chunked(sorted(set(purchase_ids))):
+    for part in chunked(sorted(set(purchase_ids)), MESSAGE_CHUNK):
         latest: dict[int, tuple[datetime, int]] = {}
         for purchase_id, customer_id, occurred_at in Purchase.objects.filter(
             pk__in=part, occurred_at__gte=now - CONFIRMATION_MAX_AGE

@@ -145,3 +145,25 @@ def test_purchases_refunds_and_redemptions_racing_on_one_account_keep_the_ledger
     account = LoyaltyAccount.objects.get(customer=customer)
     assert account.balance == ledger_sum(customer) >= 0
     assert ledger_audit().ok
+
+
+def test_workers_sweeping_the_backlog_at_once_accrue_each_purchase_once(monkeypatch):
+    from loyalty.models import PendingAccrual, PurchasePoints
+    from loyalty.services import backlog
+    from tests.factories import PurchaseFactory
+
+    # Small chunks, so four workers share one backlog (each claims with SKIP LOCKED).
+    monkeypatch.setattr(backlog, "CHUNK", 25)
+    customers = CustomerFactory.create_batch(30)
+    ids = [PurchaseFactory(customer=customers[n % 30]).pk for n in range(600)]
+    # A backlog left by lost hand-offs (defer_accrual would hand it to the in-process worker).
+    PendingAccrual.objects.bulk_create(PendingAccrual(purchase_id=pk) for pk in ids)
+
+    def sweep(index: int) -> str:
+        return str(len(backlog.accrue_backlog()))
+
+    handled = _in_threads(4, sweep)
+    assert sum(int(count) for count in handled) == 600
+    assert not PendingAccrual.objects.exists()
+    assert PurchasePoints.objects.count() == LedgerEntry.objects.filter(kind="earn").count() == 600
+    assert ledger_audit().ok

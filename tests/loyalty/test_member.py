@@ -7,7 +7,7 @@ import time_machine
 from django.conf import settings
 from django.core.cache import cache
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone, translation
 
 from common.models import AuditEvent
 from contacts.models import ConsentChange
@@ -183,3 +183,12 @@ def test_audit_events_for_adjustments_redemptions_and_cancellations(
         (AuditEvent.Action.REDEMPTION_CANCELLED, manager.pk),
     ]
     assert events[0].details == {"points": -20, "balance_before": 250, "balance_after": 230}
+
+
+def test_the_history_shows_when_the_customer_bought(client, customer, programme):
+    bought = timezone.now() - timedelta(days=40)
+    buy(customer, "5000", at=bought)
+    html = client.get(page_url(customer.pk)).content.decode()
+    with translation.override(customer.language):
+        shown = formats.date_format(timezone.localtime(bought), "SHORT_DATE_FORMAT")
+    assert shown in html

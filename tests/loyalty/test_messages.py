@@ -209,3 +209,16 @@ def test_the_call_list_shows_points_and_tier(customer, programme):
     buy(customer, "123400")  # 1,234 points and Gold
     extras = merge_responses(call_list_extras.send(sender=None, customer_ids=[customer.pk]))
     assert extras[customer.pk] == [{"label": "Points", "value": "1\u202f234 · Gold"}]
+
+
+def test_contacts_emails_carry_the_member_link_too(customer, programme):
+    from contacts.services.outbox import queue_message
+
+    customer.language = "en"
+    customer.save()
+    message = queue_message(
+        customer_id=customer.pk, template_code="win_back", channel=Channel.EMAIL, key="wb-2"
+    )
+    before_footer = message.body.split("\n\n--\n")[0]
+    assert "Your points, rewards and settings: http" in before_footer
+    assert "/loyalty/member/" in before_footer

@@ -1,9 +1,11 @@
 """Verifies that stored balances agree with the ledger; exits with status 1 and a report if not."""
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Count, Min
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from loyalty.models import PendingAccrual
 from loyalty.selectors import ledger_audit
 
 # Lines printed per kind of problem; the count is always printed in full.
@@ -18,6 +20,15 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options) -> None:
+        waiting = PendingAccrual.objects.aggregate(count=Count("pk"), oldest=Min("created_at"))
+        if waiting["count"]:
+            # Not an error: large batches are accrued by a worker; a long wait means none runs.
+            self.stdout.write(
+                self.style.WARNING(
+                    _("%(count)s purchases await accrual by a worker (oldest recorded %(oldest)s).")
+                    % {"count": waiting["count"], "oldest": waiting["oldest"].isoformat()}
+                )
+            )
         audit = ledger_audit()
         if audit.ok:
             self.stdout.write(

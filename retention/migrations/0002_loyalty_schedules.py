@@ -6,6 +6,7 @@ from django.db import migrations
 
 def seed_schedule(apps, schema_editor):
     crontab_model = apps.get_model("django_celery_beat", "CrontabSchedule")
+    interval_model = apps.get_model("django_celery_beat", "IntervalSchedule")
     task_model = apps.get_model("django_celery_beat", "PeriodicTask")
     # On the 1st of every month at 10:00 local time (retention.nightly.BALANCE_REMINDER_DAY).
     crontab, _ = crontab_model.objects.get_or_create(
@@ -21,10 +22,21 @@ def seed_schedule(apps, schema_editor):
             "description": "On the 1st of every month at 10:00: loyalty balance reminders.",
         },
     )
+    every_five_minutes, _ = interval_model.objects.get_or_create(every=5, period="minutes")
+    task_model.objects.get_or_create(
+        name="loyalty: accrue deferred purchases",
+        defaults={
+            "task": "loyalty.accrue_backlog",
+            "interval": every_five_minutes,
+            "description": "Every 5 minutes: accrue points of large batches a worker has not "
+            "accrued yet (a lost hand-off, a worker that was down).",
+        },
+    )
 
 
 class Migration(migrations.Migration):
-    """The monthly loyalty balance reminder for Celery beat; admins change it in the admin."""
+    """Loyalty's schedules for Celery beat (the monthly balance reminder, the sweeper of deferred
+    accruals); admins change them in the admin."""
 
     dependencies = [("retention", "0001_default_schedules")]
 
