@@ -1,7 +1,9 @@
 """What each event says: (object key, data) pairs built set-based from the rows of the cause.
 
-Data holds ids and the few facts a receiving system acts on; values are JSON-ready (Decimal money
-as strings, times in ISO 8601 with their offset).
+Data holds ids and the few facts a receiving system acts on, never personal data (no names, no
+contact details: the receiver looks the customer up by id or external id, so an erased customer is
+not kept in delivery rows). Values are JSON-ready (Decimal money as strings, times in ISO 8601 with
+their offset).
 """
 
 from collections.abc import Iterator
@@ -34,7 +36,6 @@ def dormant_items(*, as_of: date) -> Iterator[list[tuple[str, dict]]]:
         .values(
             "customer_id",
             "customer__external_id",
-            "customer__name",
             "customer__owner_id",
             "customer__score__value_class",
             "customer__score__risk_level",
@@ -53,7 +54,6 @@ def dormant_items(*, as_of: date) -> Iterator[list[tuple[str, dict]]]:
                     "customer": {
                         "id": row["customer_id"],
                         "external_id": row["customer__external_id"],
-                        "name": row["customer__name"],
                         "owner": row["customer__owner_id"],
                     },
                     "as_of": as_of.isoformat(),
