@@ -256,9 +256,8 @@ def recreate_database(name: str) -> None:
     with _admin_connection() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
-    # Only the customers app and what it depends on: `score` needs nothing else, and the bench
-    # then does not hang on other apps' migrations.
-    call_command("migrate", "customers", verbosity=0)
+    # Every app: others answer the scoring run's signals (webhooks announce new dormant customers).
+    call_command("migrate", verbosity=0)
 
 
 def drop_database(name: str) -> None:

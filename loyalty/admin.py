@@ -13,8 +13,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from common.errors import DomainError
+from contacts.models import RefusedTouch
 
 from . import member, services
 from .forms import AdjustPointsForm
@@ -246,7 +248,12 @@ class LoyaltyAccountAdmin(ReadOnlyAdmin):
             member.revoke_member_links(customer_id=customer_id, by=request.user)
         self.message_user(
             request,
-            _("Member page links revoked for %(count)s customers.") % {"count": len(customer_ids)},
+            ngettext(
+                "Member page links revoked for %(count)s customer.",
+                "Member page links revoked for %(count)s customers.",
+                len(customer_ids),
+            )
+            % {"count": len(customer_ids)},
             messages.SUCCESS,
         )
 
@@ -437,7 +444,8 @@ class LoyaltyMessageAdmin(ReadOnlyAdmin):
     def outcome(self, row):
         if row.message is not None:
             return row.message.get_status_display()
-        return _("not sent: %(reason)s") % {"reason": row.refused or "—"}
+        labels = dict(RefusedTouch.Reason.choices)
+        return _("not sent: %(reason)s") % {"reason": labels.get(row.refused, row.refused or "—")}
 
 
 @admin.register(MemberAccess)

@@ -50,6 +50,8 @@ def check_endpoint_url(url: str, *, resolve: bool) -> list[str]:
         raise _refuse(_("Enter a valid URL.")) from error
     allowed = ("https", "http") if conf.allow_http() else ("https",)
     if parts.scheme not in allowed:
+        if conf.allow_http():
+            raise _refuse(_("Webhook URLs must start with https:// or http://."))
         raise _refuse(_("Webhook URLs must start with https://."))
     if parts.username or parts.password:
         raise _refuse(_("Put no user name or password in the URL; requests are signed instead."))
