@@ -174,6 +174,8 @@ def score_once(as_of: date) -> dict:
         PHASES[:4], ("read_features", "fit_model", "apply_model", "write_scores"), strict=True
     ):
         setattr(scoring, attribute, meter.timed(phase, getattr(scoring, attribute)))
+    # The run reads the purchases once, before the features, and hands them to the metrics.
+    scoring.read_purchase_days = meter.timed("read", scoring.read_purchase_days)
     if analytics is not None:
         analytics.refresh_base_metrics = meter.timed("metrics", analytics.refresh_base_metrics)
     out = StringIO()
