@@ -67,6 +67,11 @@ class TouchOutput(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+def idempotency_key_field(help_text) -> serializers.RegexField:
+    """An optional client-chosen key (letters, digits, `._:-`, up to 64 characters)."""
+    return serializers.RegexField(r"^[A-Za-z0-9._:-]{1,64}$", required=False, help_text=help_text)
+
+
 class ContactLogInput(StrictFieldsMixin, serializers.Serializer):
     """A contact a rep made (a call, an e-mail, a meeting) and what came of it."""
 
@@ -97,6 +102,12 @@ class ContactLogInput(StrictFieldsMixin, serializers.Serializer):
         ),
     )
     notes = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    key = idempotency_key_field(
+        _(
+            "Your idempotency key (letters, digits, `._:-`, up to 64): the same key again "
+            "returns the contact logged the first time instead of logging it twice."
+        )
+    )
 
     def validate_at(self, value):
         if value > timezone.now() + PAST_SLACK:
@@ -118,13 +129,11 @@ class ScheduleContactInput(StrictFieldsMixin, serializers.Serializer):
             "customer's contact hours moves to their next start."
         ),
     )
-    key = serializers.RegexField(
-        r"^[A-Za-z0-9._:-]{1,64}$",
-        required=False,
-        help_text=_(
+    key = idempotency_key_field(
+        _(
             "Your idempotency key (letters, digits, `._:-`, up to 64): the same key again "
             "returns the booking made the first time instead of booking twice."
-        ),
+        )
     )
 
     def validate_at(self, value):

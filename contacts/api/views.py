@@ -192,10 +192,19 @@ class ContactLogViewSet(
             "the day, brings a promised callback back on its day and a no-answer after a few "
             "days. A contact that happened is never refused by a cap. `callback_at` is required "
             "(and in the future) with the outcome `callback`; a dormant or lost customer who was "
-            "reached or declined needs a `leave_reason`. A customer you may not see is a 404."
+            "reached or declined needs a `leave_reason`. With a `key`, the request is "
+            "idempotent: the same key again answers **200** with the contact logged the first "
+            "time; a key already used for a different contact is a 409 on `key`. A customer you "
+            "may not see is a 404."
         ),
         request=ContactLogInput,
-        responses={201: TouchOutput, **error_responses(400, 404)},
+        responses={
+            201: TouchOutput,
+            200: OpenApiResponse(
+                TouchOutput, description=_("Logged before under this key: that contact.")
+            ),
+            **error_responses(400, 404, 409),
+        },
         examples=[
             OpenApiExample("A callback promised", value=_LOG_EXAMPLE, request_only=True),
             OpenApiExample(
@@ -220,17 +229,48 @@ class ContactLogViewSet(
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         customer = visible_customer(request.user, data["customer"])
-        touch = services.log_call_outcome(
-            customer_id=customer.pk,
-            by=request.user,
-            outcome=data["outcome"],
-            channel=data["channel"],
-            notes=data.get("notes", ""),
-            callback_at=data.get("callback_at"),
-            leave_reason=data.get("leave_reason", ""),
-            at=data.get("at"),
-        )
+        key = _caller_key(request, data)
+        wanted = {"customer_id": customer.pk, "channel": data["channel"], "outcome": data["outcome"]}
+        reused = _("This key was already used for another contact.")
+        if key is not None:
+            earlier = Touch.objects.filter(key=key).first()
+            if earlier is not None:
+                return _replay(earlier, wanted, reused)
+        started = timezone.now()
+        try:
+            touch = services.log_call_outcome(
+                customer_id=customer.pk,
+                by=request.user,
+                outcome=data["outcome"],
+                channel=data["channel"],
+                notes=data.get("notes", ""),
+                callback_at=data.get("callback_at"),
+                leave_reason=data.get("leave_reason", ""),
+                at=data.get("at"),
+                key=key,
+            )
+        except IntegrityError:
+            # The same key logged at once by a request for another customer.
+            earlier = Touch.objects.filter(key=key).first() if key else None
+            if earlier is None:
+                raise
+            return _replay(earlier, wanted, reused)
+        if key is not None and touch.created_at < started:
+            # A concurrent request with the same key logged first; its contact is the answer.
+            return _replay(touch, wanted, reused)
         return Response(TouchOutput(touch).data, status=status.HTTP_201_CREATED)
+
+
+def _caller_key(request, data: dict) -> str | None:
+    """The caller's idempotency key made theirs: two users choosing the same key never collide."""
+    return f"api:{request.user.pk}:{data['key']}" if data.get("key") else None
+
+
+def _replay(earlier: Touch, wanted: dict, reused: str) -> Response:
+    """The answer to a key used before: what was made then (200), or a 409 if it was different."""
+    if not all(getattr(earlier, name) == value for name, value in wanted.items()):
+        raise Conflict(reused, field="key")
+    return Response(TouchOutput(earlier).data, status=status.HTTP_200_OK)
 
 
 # --- booking ----------------------------------------------------------------------------------
@@ -341,8 +381,7 @@ class ContactBookingViewSet(mixins.CreateModelMixin, ScopedViewSet):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         customer = visible_customer(request.user, data["customer"])
-        # Keys are the caller's own: two users (or systems) choosing the same key do not collide.
-        key = f"api:{request.user.pk}:{data['key']}" if data.get("key") else None
+        key = _caller_key(request, data)
         wanted = {"customer_id": customer.pk, "channel": data["channel"], "kind": data["kind"]}
         if key is not None:
             earlier = Touch.objects.filter(key=key).first()
@@ -374,7 +413,4 @@ class ContactBookingViewSet(mixins.CreateModelMixin, ScopedViewSet):
 
     @staticmethod
     def _replay(earlier: Touch, wanted: dict) -> Response:
-        same = all(getattr(earlier, name) == value for name, value in wanted.items())
-        if not same:
-            raise Conflict(_("This key was already used for a different booking."), field="key")
-        return Response(TouchOutput(earlier).data, status=status.HTTP_200_OK)
+        return _replay(earlier, wanted, _("This key was already used for a different booking."))

@@ -42,12 +42,15 @@ def log_call_outcome(
     leave_reason: str = "",
     channel: str = Channel.PHONE,
     at: datetime | None = None,
+    key: str | None = None,
 ) -> Touch:
     """Records a rep's contact as a done touch (it counts for the caps) and moves the call list on.
 
     Today's open entries of the customer are closed by it; a promised callback comes back on its
     day, a no-answer after CONTACTS_NO_ANSWER_RETRY_DAYS. A contact that happened is a fact, so it
-    is never refused by a cap; only future bookings are.
+    is never refused by a cap; only future bookings are. With a `key` (unique among touches), a
+    contact already logged under it is returned as it is instead of being logged again: the
+    caller compares it with what it asked for.
     """
     now = timezone.now()
     at = at or now
@@ -71,6 +74,11 @@ def log_call_outcome(
         )
     # Serialised with bookings of the same customer, so a booking decided just now counts this call.
     caps.lock_customers([customer_id])
+    if key is not None:
+        # Under the customer's lock, so a retry racing the first request waits and finds it.
+        earlier = Touch.objects.filter(key=key).first()
+        if earlier is not None:
+            return earlier
     touch = Touch.objects.create(
         customer_id=customer_id,
         channel=channel,
@@ -79,6 +87,7 @@ def log_call_outcome(
         at=at,
         source=Touch.Source.REP,
         by=by,
+        key=key,
         outcome=outcome,
         leave_reason=leave_reason,
         callback_at=callback_at,

@@ -242,3 +242,28 @@ def test_a_manager_chooses_whose_call_list(manager_api, rep, noon):
     assert rows[0]["overdue_days"] == 1
     assert manager_api.get(CALLS, {"rep": 10**6}).status_code == 404
     assert manager_api.get(CALLS, {"day": "tomorrow"}).status_code == 400
+
+
+def test_the_same_log_key_twice_logs_once_and_answers_the_first_contact(rep_api, customer, noon):
+    body = {"customer": customer.pk, "outcome": "reached", "notes": "Talked", "key": "call-77"}
+    first = rep_api.post(LOG, body, format="json")
+    again = rep_api.post(LOG, body, format="json")
+
+    assert first.status_code == 201, first.json()
+    assert again.status_code == 200, again.json()
+    assert again.json()["id"] == first.json()["id"]
+    assert Touch.objects.filter(customer=customer, status=Touch.Status.DONE).count() == 1
+
+
+def test_a_log_key_reused_for_another_contact_is_a_409_on_the_key(rep_api, rep, noon):
+    first, second = CustomerFactory(owner=rep), CustomerFactory(owner=rep)
+    assert rep_api.post(
+        LOG, {"customer": first.pk, "outcome": "reached", "key": "k-1"}, format="json"
+    ).status_code == 201
+    response = rep_api.post(
+        LOG, {"customer": second.pk, "outcome": "reached", "key": "k-1"}, format="json"
+    )
+
+    assert response.status_code == 409
+    assert "key" in response.json()["fields"]
+    assert not Touch.objects.filter(customer=second).exists()

@@ -243,3 +243,18 @@ def test_the_call_list_runs_the_same_queries_for_few_and_many_rows(
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert len(call_list_for(rep=rep, day=TODAY).rows) == 42
     assert len(few.captured_queries) <= 3
+
+
+def test_a_contact_logged_again_under_its_key_is_not_logged_twice(rep, customer, noon):
+    CallListEntryFactory(customer=customer, day=timezone.localdate())
+    first = services.log_call_outcome(
+        customer_id=customer.pk, by=rep, outcome=Outcome.NO_ANSWER, key="retry-1"
+    )
+    again = services.log_call_outcome(
+        customer_id=customer.pk, by=rep, outcome=Outcome.NO_ANSWER, key="retry-1"
+    )
+
+    assert again.pk == first.pk
+    assert Touch.objects.filter(customer=customer).count() == 1
+    # One retry entry, not two: the second call changed nothing.
+    assert CallListEntry.objects.filter(customer=customer, status="open").count() == 1
