@@ -31,7 +31,7 @@ from contacts.errors import (
     PausedError,
 )
 from contacts.models import CallListEntry, RefusedTouch, Touch
-from customers.api.views import ScopedViewSet
+from customers.api.views import ScopedViewSet, caller_key, visible_customer
 from customers.models import Customer
 from customers.selectors import reps_queryset
 
@@ -44,16 +44,6 @@ from .serializers import (
     ScheduleContactInput,
     TouchOutput,
 )
-
-_NOT_VISIBLE = _("No customer with this id that you may see.")
-
-
-def visible_customer(user, customer_id: int) -> Customer:
-    """The customer if `user` may see it; a 404 otherwise (missing and hidden look the same)."""
-    customer = Customer.objects.visible_to(user).filter(pk=customer_id).first()
-    if customer is None:
-        raise NotFound(_NOT_VISIBLE)
-    return customer
 
 
 def _moment(value) -> str | None:
@@ -229,7 +219,7 @@ class ContactLogViewSet(
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         customer = visible_customer(request.user, data["customer"])
-        key = _caller_key(request, data)
+        key = caller_key(request.user, data.get("key"))
         wanted = {"customer_id": customer.pk, "channel": data["channel"], "outcome": data["outcome"]}
         reused = _("This key was already used for another contact.")
         if key is not None:
@@ -259,11 +249,6 @@ class ContactLogViewSet(
             # A concurrent request with the same key logged first; its contact is the answer.
             return _replay(touch, wanted, reused)
         return Response(TouchOutput(touch).data, status=status.HTTP_201_CREATED)
-
-
-def _caller_key(request, data: dict) -> str | None:
-    """The caller's idempotency key made theirs: two users choosing the same key never collide."""
-    return f"api:{request.user.pk}:{data['key']}" if data.get("key") else None
 
 
 def _replay(earlier: Touch, wanted: dict, reused: str) -> Response:
@@ -381,7 +366,7 @@ class ContactBookingViewSet(mixins.CreateModelMixin, ScopedViewSet):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         customer = visible_customer(request.user, data["customer"])
-        key = _caller_key(request, data)
+        key = caller_key(request.user, data.get("key"))
         wanted = {"customer_id": customer.pk, "channel": data["channel"], "kind": data["kind"]}
         if key is not None:
             earlier = Touch.objects.filter(key=key).first()

@@ -22,6 +22,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
@@ -76,6 +77,24 @@ class ScopedViewSet(BoundedLookupMixin, viewsets.GenericViewSet):
 
 # --- reads that belong with the selectors -----------------------------------------------------
 # Kept here until customers/selectors.py takes them; both are scoped through visible_to.
+
+
+# What a 404 says of a customer: missing and hidden from the caller look the same.
+NOT_VISIBLE = _("No customer with this id that you may see.")
+
+
+def visible_customer(user, customer_id: int) -> Customer:
+    """The customer if `user` may see it; a 404 otherwise (missing and hidden look the same)."""
+    customer = Customer.objects.visible_to(user).filter(pk=customer_id).first()
+    if customer is None:
+        raise NotFound(NOT_VISIBLE)
+    return customer
+
+
+def caller_key(user, key: str | None) -> str | None:
+    """A client's idempotency key made the caller's own: two users choosing the same key never
+    collide."""
+    return f"api:{user.pk}:{key}" if key else None
 
 
 def visible_customers_by_reference(
@@ -274,7 +293,7 @@ def _customer_of(
 
 def _missing_customer_errors(data: dict) -> dict[str, list[str]]:
     field = "customer" if "customer" in data else "customer_external_id"
-    return {field: [str(_("No customer with this id that you may see."))]}
+    return {field: [str(NOT_VISIBLE)]}
 
 
 @extend_schema_view(

@@ -20,8 +20,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from common.api import Conflict, error_responses
-from contacts.api.views import visible_customer
-from customers.api.views import ScopedViewSet
+from customers.api.views import ScopedViewSet, caller_key, visible_customer
 from customers.models import Customer
 from loyalty import selectors, services
 from loyalty.errors import (
@@ -277,8 +276,7 @@ class RedemptionViewSet(
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         customer = visible_customer(request.user, data["customer"])
-        # Keys are the caller's own: two systems choosing the same key do not collide.
-        key = f"api:{request.user.pk}:{data['key']}"
+        key = caller_key(request.user, data["key"])
         existed = Redemption.objects.filter(key=key).exists()
         try:
             redemption = services.redeem_reward(
