@@ -6,6 +6,7 @@ from crispy_forms.helper import FormHelper
 from django import forms
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .models import Customer, RfmSegment, RiskLevel, Tag, ValueClass
 from .selectors import reps_queryset
@@ -23,7 +24,9 @@ class CustomerFilterForm(forms.Form):
     tag = forms.ModelChoiceField(label=_("Tag"), queryset=Tag.objects.all(), required=False)
     unassigned = forms.BooleanField(label=_("Unassigned only"), required=False)
     value_class = forms.ChoiceField(
-        label=_("Value"), choices=[("", _("Any value")), *ValueClass.choices], required=False
+        label=pgettext_lazy("customer value", "Value"),
+        choices=[("", _("Any value")), *ValueClass.choices],
+        required=False,
     )
     risk = forms.ChoiceField(
         label=_("Risk"), choices=[("", _("Any risk")), *RiskLevel.choices], required=False
