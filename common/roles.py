@@ -66,17 +66,15 @@ def sync_roles_after_migrate(sender, **kwargs) -> None:
         sync_roles()
 
 
-def user_roles(user) -> set[str]:
+def user_roles(user) -> frozenset[str] | set[str]:
     """The role names of a user; superusers count as every role."""
     if user is None or isinstance(user, AnonymousUser) or not user.is_authenticated:
         return set()
     if user.is_superuser:
         return {SALES_MANAGER, ACCOUNT_REP, LOYALTY_ADMIN}
-    cached = getattr(user, "_retention_roles", None)
-    if cached is None:
-        cached = set(user.groups.values_list("name", flat=True))
-        user._retention_roles = cached
-    return cached
+    from .grants import grants_for
+
+    return grants_for(user).groups
 
 
 def is_manager(user) -> bool:

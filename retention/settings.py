@@ -105,7 +105,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # A Redis that hangs must not hang the pages: callers fall back after a second.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -325,9 +330,12 @@ X_FRAME_OPTIONS = "DENY"
 
 # --- Security (issue 9) --------------------------------------------------------------------------
 # The lockout backend checks every login over HTTP first; the model backend then checks the password.
+# Its permission answers are Django's ModelBackend's, kept in the cache per user (common/grants.py):
+# two queries fewer on every request. Sessions name their backend, so a session made while
+# ModelBackend itself was listed here asks its user to log in again once.
 AUTHENTICATION_BACKENDS = [
     "common.middleware.LockoutBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "common.grants.CachedPermissionsBackend",
 ]
 # django-axes: 5 failed logins for one user name from one address lock that pair out for 15 minutes
 # (failures older than that are forgotten); a successful login clears the count. Per name and
@@ -350,6 +358,9 @@ AXES_DISABLE_ACCESS_LOG = True
 # from the page) and go to other sites' requests only for top-level links (SameSite=Lax).
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 60 * 60)
 SESSION_COOKIE_SAMESITE = "Lax"
+# Sessions are rows (they survive a Redis restart) read through the cache: a request finds its
+# session in Redis instead of querying the database; a miss, or Redis down, falls back to the row.
+SESSION_ENGINE = "common.sessions"
 CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
 

@@ -12,6 +12,7 @@ import os
 import shutil
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.utils import translation
 
@@ -40,6 +41,14 @@ def _required_services(request) -> None:
     needs_redis = "celery_worker" in keywords or "smoke" in keywords
     if needs_redis and not os.environ.get("TEST_REDIS_URL"):
         _missing_service("needs Redis: set TEST_REDIS_URL=redis://127.0.0.1:6379/14")
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    # Each test starts with an empty cache, as a fresh server would: cached permissions,
+    # dashboard figures or throttle counts of an earlier test's rows (whose ids a later test's
+    # rows may reuse) never leak into it.
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

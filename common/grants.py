@@ -1,0 +1,139 @@
+"""A user's permissions and role names, read from the database once and then from the cache.
+
+Every page and API call asks what the user may do: Django's ModelBackend answers with two queries
+(the user's own permissions and their groups' permissions) and the role flags of the navigation
+bar cost a third (the group names). Those answers change only when an administrator changes a
+user's groups or permissions, so they are kept in the shared cache (Redis in production) under the
+user's id, stamped with a generation. Any change to groups, permissions or their links, a new
+user, and every migrate start a new generation, which makes every kept answer stale at once.
+
+The generation is changed twice: when the change is made (so the process making it never reads
+an old answer) and again when its transaction commits (so an answer computed by another process
+from the not-yet-committed rows in between is not kept). Entries also expire after
+`GRANTS_TTL` seconds. When the cache cannot be reached the answer comes from the database, as it
+would without this module: a cache outage never locks anybody out or lets anybody in.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import Group, Permission
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
+
+logger = logging.getLogger(__name__)
+
+GRANTS_TTL = 300
+GENERATION_KEY = "grants:generation"
+
+
+@dataclass(frozen=True)
+class Grants:
+    permissions: frozenset[str]  # "app_label.codename"
+    groups: frozenset[str]
+
+
+def _entry_key(user_id: int) -> str:
+    return f"grants:user:{user_id}"
+
+
+def _from_database(user, backend: ModelBackend) -> Grants:
+    permissions = {
+        *backend.get_user_permissions(user),
+        *backend.get_group_permissions(user),
+    }
+    groups = user.groups.values_list("name", flat=True)
+    return Grants(permissions=frozenset(permissions), groups=frozenset(groups))
+
+
+def grants_for(user) -> Grants:
+    """The permissions and group names of an active, saved user (cached on the user object)."""
+    cached = getattr(user, "_retention_grants", None)
+    if cached is not None:
+        return cached
+    backend = ModelBackend()
+    try:
+        grants = _cached(user, backend)
+    except Exception as error:  # noqa: BLE001 - any cache failure: answer from the database
+        logger.warning("grants.cache_unavailable error=%s", type(error).__name__)
+        grants = _from_database(user, backend)
+    user._retention_grants = grants
+    return grants
+
+
+def _cached(user, backend: ModelBackend) -> Grants:
+    key = _entry_key(user.pk)
+    found = cache.get_many([GENERATION_KEY, key])
+    generation = found.get(GENERATION_KEY)
+    if generation is None:
+        # First use, or the cache was emptied: a new generation, whatever was kept before.
+        cache.add(GENERATION_KEY, secrets.token_hex(8), None)
+        generation = cache.get(GENERATION_KEY)
+    entry = found.get(key)
+    if entry is not None:
+        entry_generation, superuser, grants = entry
+        if entry_generation == generation and superuser == user.is_superuser:
+            return grants
+    grants = _from_database(user, backend)
+    if generation is not None:
+        cache.set(key, (generation, user.is_superuser, grants), GRANTS_TTL)
+    return grants
+
+
+def start_new_generation(**_kwargs) -> None:
+    """Makes every kept answer stale: now, and again when the current transaction commits."""
+    try:
+        cache.set(GENERATION_KEY, secrets.token_hex(8), None)
+    except Exception as error:  # noqa: BLE001 - entries expire on their own after GRANTS_TTL
+        logger.warning("grants.cache_unavailable error=%s", type(error).__name__)
+        return
+    transaction.on_commit(_bump_after_commit)
+
+
+def _bump_after_commit() -> None:
+    try:
+        cache.set(GENERATION_KEY, secrets.token_hex(8), None)
+    except Exception as error:  # noqa: BLE001
+        logger.warning("grants.cache_unavailable error=%s", type(error).__name__)
+
+
+def _user_saved(sender, instance, created, update_fields=None, **kwargs) -> None:
+    # A new user may take the id of a deleted one (tests, restores); a saved user may have had
+    # is_superuser or is_active changed. last_login alone (every login) changes nothing here.
+    if update_fields is not None and set(update_fields) <= {"last_login", "password"}:
+        return
+    start_new_generation()
+
+
+def connect_receivers() -> None:
+    user_model = get_user_model()
+    uid = "common.grants"
+    for through in (
+        user_model.groups.through,
+        user_model.user_permissions.through,
+        Group.permissions.through,
+    ):
+        m2m_changed.connect(start_new_generation, sender=through, dispatch_uid=f"{uid}.{through}")
+    for model in (Group, Permission):
+        post_save.connect(start_new_generation, sender=model, dispatch_uid=f"{uid}.save.{model}")
+        post_delete.connect(start_new_generation, sender=model, dispatch_uid=f"{uid}.del.{model}")
+    post_save.connect(_user_saved, sender=user_model, dispatch_uid=f"{uid}.user")
+    post_delete.connect(start_new_generation, sender=user_model, dispatch_uid=f"{uid}.user.del")
+    post_migrate.connect(start_new_generation, dispatch_uid=f"{uid}.migrate")
+
+
+class CachedPermissionsBackend(ModelBackend):
+    """ModelBackend whose permission answers come from `grants_for` (same rules, fewer queries)."""
+
+    def get_all_permissions(self, user_obj, obj=None):
+        if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
+            return set()
+        if not hasattr(user_obj, "_perm_cache"):
+            user_obj._perm_cache = set(grants_for(user_obj).permissions)
+        return user_obj._perm_cache

@@ -1,0 +1,130 @@
+"""Permissions and roles come from the cache after the first request, and never go stale."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from common import grants
+from common.roles import ACCOUNT_REP, SALES_MANAGER, is_manager, is_rep
+from tests.factories import ManagerFactory, RepFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+UNREACHABLE_REDIS = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Port 1 on the loopback: nothing listens there, so every call is refused at once.
+        "LOCATION": "redis://127.0.0.1:1/0",
+    }
+}
+
+
+def fresh(user):
+    """The user as the next request loads it: a new object with nothing cached on it."""
+    return get_user_model().objects.get(pk=user.pk)
+
+
+def test_second_request_asks_the_database_nothing():
+    rep = RepFactory()
+    assert fresh(rep).has_perm("customers.add_purchase")
+    with CaptureQueriesContext(connection) as captured:
+        user = fresh(rep)
+        assert user.has_perm("customers.add_purchase")
+        assert not user.has_perm("customers.export_customers")
+        assert is_rep(user)
+        assert not is_manager(user)
+    # The one query loads the user; permissions and roles came from the cache.
+    assert len(captured.captured_queries) == 1
+
+
+def test_same_answers_as_djangos_model_backend():
+    from django.contrib.auth.backends import ModelBackend
+
+    for user in (RepFactory(), ManagerFactory(), UserFactory()):
+        expected = ModelBackend().get_all_permissions(fresh(user))
+        assert fresh(user).get_all_permissions() == expected
+        assert fresh(user).get_all_permissions() == expected  # from the cache this time
+
+
+def test_joining_a_group_counts_at_once():
+    user = RepFactory()
+    assert not fresh(user).has_perm("customers.export_customers")
+    assert not is_manager(fresh(user))
+    user.groups.add(Group.objects.get(name=SALES_MANAGER))
+    assert fresh(user).has_perm("customers.export_customers")
+    assert is_manager(fresh(user))
+
+
+def test_leaving_a_group_counts_at_once():
+    user = RepFactory()
+    assert fresh(user).has_perm("customers.add_purchase")
+    user.groups.remove(Group.objects.get(name=ACCOUNT_REP))
+    assert not fresh(user).has_perm("customers.add_purchase")
+    assert not is_rep(fresh(user))
+
+
+def test_a_permission_taken_from_a_group_is_gone_for_its_members():
+    user = RepFactory()
+    assert fresh(user).has_perm("customers.add_purchase")
+    permission = Permission.objects.get(codename="add_purchase", content_type__app_label="customers")
+    Group.objects.get(name=ACCOUNT_REP).permissions.remove(permission)
+    assert not fresh(user).has_perm("customers.add_purchase")
+
+
+def test_a_permission_given_to_the_user_counts_at_once():
+    user = RepFactory()
+    assert not fresh(user).has_perm("customers.export_customers")
+    user.user_permissions.add(
+        Permission.objects.get(codename="export_customers", content_type__app_label="customers")
+    )
+    assert fresh(user).has_perm("customers.export_customers")
+
+
+def test_superuser_and_deactivation_count_at_once():
+    user = RepFactory()
+    assert not is_manager(fresh(user))
+    user.is_superuser = True
+    user.save()
+    assert is_manager(fresh(user))
+    user.is_superuser = False
+    user.is_active = False
+    user.save()
+    assert not fresh(user).has_perm("customers.add_purchase")
+
+
+def test_a_change_starts_a_new_generation_now_and_again_at_commit(django_capture_on_commit_callbacks):
+    from django.core.cache import cache
+
+    user = RepFactory()
+    fresh(user).has_perm("customers.add_purchase")
+    before = cache.get(grants.GENERATION_KEY)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+        user.groups.add(Group.objects.get(name=SALES_MANAGER))
+        during = cache.get(grants.GENERATION_KEY)
+    after = cache.get(grants.GENERATION_KEY)
+    assert callbacks, "no generation change was left for the commit"
+    assert len({before, during, after}) == 3
+
+
+def test_the_cache_emptied_means_a_new_generation():
+    from django.core.cache import cache
+
+    user = ManagerFactory()
+    assert is_manager(fresh(user))
+    cache.clear()
+    user.groups.clear()  # with no generation in the cache, it still counts
+    assert not is_manager(fresh(user))
+
+
+def test_an_unreachable_cache_answers_from_the_database(settings, caplog):
+    user = RepFactory()
+    settings.CACHES = UNREACHABLE_REDIS
+    user.groups.add(Group.objects.get(name=SALES_MANAGER))  # the change itself goes through
+    with CaptureQueriesContext(connection) as captured:
+        loaded = fresh(user)
+        assert loaded.has_perm("customers.export_customers")
+        assert is_manager(loaded)
+    assert len(captured.captured_queries) == 4  # the user, its permissions twice, its groups
+    assert "grants.cache_unavailable" in caplog.text
