@@ -97,6 +97,12 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # PostgreSQL's JIT compiles any query estimated above jit_above_cost: a page's count over the
+    # whole base then spends 10-25 ms compiling for a query that runs in a few. Off by default
+    # (POSTGRES_JIT=on restores the server's setting).
+    if not env.bool("POSTGRES_JIT", default=False):
+        options = DATABASES["default"].setdefault("OPTIONS", {})
+        options["options"] = f"{options.get('options', '')} -c jit=off".strip()
 else:
     # SQLite waits for a writer instead of failing at once when the in-process tasks write too.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)

@@ -1,0 +1,69 @@
+"""The customer list's rows, written in Python, give the markup the row template gave."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.template import Context, Template
+from django.utils import timezone, translation
+
+from customers import selectors
+from tests.api.builders import score_for
+from tests.factories import CustomerFactory, ManagerFactory, PurchaseFactory, RepFactory
+
+pytestmark = pytest.mark.django_db
+
+# The row as customers/customer_list.html rendered it with the template engine (its last-purchase
+# title now shows the short date and the time, which the tag writes without a second format).
+REFERENCE_ROW = """{% load humanize i18n retention_tags %}{% for customer in customers %}
+<tr>
+  <td class="name-cell"><a href="{{ customer.get_absolute_url }}" class="fw-semibold">{{ customer.name }}</a>
+    <div class="small text-secondary">{{ customer.get_kind_display }}{% if customer.external_id %} · {{ customer.external_id }}{% endif %}</div></td>
+  <td class="d-none d-md-table-cell small">{{ customer.email|default:"" }}<br>{{ customer.phone|default:"" }}</td>
+  <td>{% stage_badge customer %}
+    {% if customer.score %}{% value_badge customer.score.value_class %}
+    {% risk_badge customer.score.risk_level customer.score.get_risk_level_display %}
+    {% if customer.score.dormant %}<span class="badge text-bg-danger">{% translate "dormant" %}</span>{% endif %}{% endif %}</td>
+  <td class="d-none d-lg-table-cell">{% if customer.owner %}{{ customer.owner.get_full_name|default:customer.owner.username }}{% if not customer.owner.is_active %} <span class="badge text-bg-warning">{% translate "inactive" %}</span>{% endif %}{% else %}<span class="badge text-bg-warning">{% translate "unassigned" %}</span>{% endif %}</td>
+  <td>{% if customer.last_purchase_at %}<span title="{{ customer.last_purchase_at|date:"SHORT_DATE_FORMAT" }} {{ customer.last_purchase_at|time:"H:i" }}">{{ customer.last_purchase_at|date:"SHORT_DATE_FORMAT" }}</span>
+    <div class="small text-secondary">{{ customer.last_purchase_at|naturaltime }}</div>{% else %}<span class="text-secondary">—</span>{% endif %}</td>
+</tr>
+{% endfor %}"""
+
+
+def normalised(html: str) -> str:
+    return re.sub(r">\s+<", "><", re.sub(r"\s+", " ", html)).strip()
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_rows_equal_the_template_rows(language):
+    rep = RepFactory(first_name="Анна", last_name="<Смирнова>")
+    gone = RepFactory(is_active=False)
+    customers = [
+        CustomerFactory(owner=rep, name='Tom & "Jerry" <Ltd>', external_id="X-1", stage="partner"),
+        CustomerFactory(owner=gone, external_id="", email="", phone="+7 900", stage="regular"),
+        CustomerFactory(owner=None, kind="person"),
+        CustomerFactory(owner=rep),
+    ]
+    score_for(customers[0], value_class="A", risk_level="high", dormant=True)
+    score_for(customers[1], value_class="-", risk_level="medium")
+    score_for(customers[2], value_class="B", risk_level="low")
+    for days, customer in [(400, customers[0]), (3, customers[1]), (0, customers[2])]:
+        PurchaseFactory(customer=customer, occurred_at=timezone.now() - timedelta(days=days, hours=2))
+    page = list(selectors.customer_list_for(ManagerFactory(), ordering="name"))
+    assert len(page) == 4
+
+    with translation.override(language):
+        expected = Template(REFERENCE_ROW).render(Context({"customers": page}))
+        written = Template("{% load customer_rows %}{% customer_rows customers %}").render(
+            Context({"customers": page})
+        )
+    assert normalised(written) == normalised(expected)
+    assert "&lt;Смирнова&gt;" in written
+    assert "Tom &amp; &quot;Jerry&quot; &lt;Ltd&gt;" in written
+
+
+def test_no_rows_for_no_customers():
+    assert Template("{% load customer_rows %}{% customer_rows customers %}").render(
+        Context({"customers": []})
+    ) == ""
