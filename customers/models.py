@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -114,6 +115,9 @@ class Customer(models.Model):
             # The customer list opens sorted by name, 50 at a time: read in index order instead
             # of sorting the whole base for every page.
             models.Index(fields=["name", "id"], name="customer_name_idx"),
+            # The search box's exact external-id match (iexact). Its partial matches on name,
+            # e-mail and phone use trigram indexes that migration 0005 adds on PostgreSQL only.
+            models.Index(Upper("external_id"), name="customer_external_id_upper_idx"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -13,6 +13,16 @@ class CustomerQuerySet(models.QuerySet):
             return self
         return self.filter(Q(owner=user) | Q(backup=user))
 
+    @staticmethod
+    def visibility_key(user) -> str:
+        """Names the set of customers `visible_to(user)` gives: users with the same key see the
+        same customers (kept beside visible_to so that the two rules change together)."""
+        if user is None or not user.is_authenticated or not user.is_active:
+            return "none"
+        if user.has_perm("customers.view_all_customers"):
+            return "all"
+        return f"covered:{user.pk}"
+
     def covered_by(self, user) -> "CustomerQuerySet":
         """Customers that `user` owns or backs up, whatever the user's role."""
         return self.filter(Q(owner=user) | Q(backup=user))

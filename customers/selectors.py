@@ -9,7 +9,6 @@ from django.contrib.auth import get_user_model
 from django.db.models import (
     Count,
     DecimalField,
-    F,
     Max,
     Min,
     OuterRef,
@@ -167,36 +166,23 @@ class PurchaseSummary:
 
 
 def purchase_summary_for(customer: Customer) -> PurchaseSummary:
-    """Lifetime purchase figures of one customer, refunds netted (one query)."""
-
-    def scalar(queryset, expression, output_field=None):
-        return Subquery(
-            queryset.order_by().values("customer_key").annotate(value=expression).values("value"),
-            output_field=output_field,
-        )
-
-    purchases = Purchase.objects.filter(customer=OuterRef("pk")).annotate(
-        customer_key=F("customer_id")
+    """Lifetime purchase figures of one customer, refunds netted (two plain aggregates: cheaper to
+    build and run than one query of five correlated subqueries)."""
+    totals = customer.purchases.order_by().aggregate(
+        purchase_count=Count("pk"),
+        total=Sum("amount"),
+        first_at=Min("occurred_at"),
+        last_at=Max("occurred_at"),
     )
-    refunds = Refund.objects.filter(purchase__customer=OuterRef("pk")).annotate(
-        customer_key=F("purchase__customer_id")
-    )
-    totals = (
-        Customer.objects.filter(pk=customer.pk)
-        .annotate(
-            purchase_count=scalar(purchases, Count("pk")),
-            total=scalar(purchases, Sum("amount"), MONEY),
-            first_at=scalar(purchases, Min("occurred_at")),
-            last_at=scalar(purchases, Max("occurred_at")),
-            refunded=scalar(refunds, Sum("amount"), MONEY),
-        )
-        .values("purchase_count", "total", "first_at", "last_at", "refunded")
-        .get()
+    refunded = (
+        Refund.objects.filter(purchase__customer=customer)
+        .order_by()
+        .aggregate(total=Sum("amount"))["total"]
     )
     return PurchaseSummary(
         count=totals["purchase_count"] or 0,
         total=totals["total"] or Decimal("0"),
-        refunded=totals["refunded"] or Decimal("0"),
+        refunded=refunded or Decimal("0"),
         first_at=totals["first_at"],
         last_at=totals["last_at"],
     )

@@ -1,13 +1,18 @@
 """Customer pages. Views parse input, call one selector or service, and render."""
 
+import contextlib
+import hashlib
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import DetailView, FormView, ListView, TemplateView
@@ -25,7 +30,7 @@ from .forms import (
     PurchaseForm,
     ReassignForm,
 )
-from .models import Purchase, ScoringSettings
+from .models import Customer, Purchase, ScoringSettings
 
 PAGE_SIZE = 50
 PURCHASES_PER_PAGE = 25
@@ -41,6 +46,55 @@ class CountedPaginator(Paginator):
     @property
     def count(self) -> int:
         return self._known_count
+
+
+class CachedCountPaginator(Paginator):
+    """A paginator whose count of a long list is kept in the cache for a minute.
+
+    Counting a filtered list of the whole base costs PostgreSQL 10-60 ms on 100k customers (a
+    join with the scores for risk or dormant filters), on every page of it. A count of at least
+    `CACHE_FROM` rows is kept for `CACHE_SECONDS` under `count_key`, so the badge and "page N of
+    M" of a long list may lag behind by a minute; a shorter list, where one more or one fewer
+    customer is something a person notices, is counted on every request.
+    """
+
+    CACHE_FROM = 1000
+    CACHE_SECONDS = 60
+
+    def __init__(self, object_list, per_page, *, count_key: str, **kwargs) -> None:
+        super().__init__(object_list, per_page, **kwargs)
+        self.count_key = count_key
+
+    @cached_property
+    def count(self) -> int:
+        try:
+            kept = cache.get(self.count_key)
+        except Exception:  # noqa: BLE001 - no cache: count, as without one
+            kept = None
+        if kept is not None:
+            return kept
+        counted = super().count
+        if counted >= self.CACHE_FROM:
+            with contextlib.suppress(Exception):  # no cache: the next request counts again
+                cache.set(self.count_key, counted, self.CACHE_SECONDS)
+        return counted
+
+    def page(self, number):
+        # Rows come from the list itself, not from the kept count: a customer added within the
+        # minute still shows on the last page (Paginator would cut the page at the count).
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        return self._get_page(self.object_list[bottom : bottom + self.per_page], number, self)
+
+
+def _count_key(user, form) -> str:
+    filters = sorted(
+        (name, str(getattr(value, "pk", value)))
+        for name, value in (form.cleaned_data if form.is_valid() else {}).items()
+        if name != "ordering" and value not in (None, "", False)
+    )
+    digest = hashlib.sha256(repr(filters).encode()).hexdigest()[:24]
+    return f"customers:list-count:{Customer.objects.visibility_key(user)}:{digest}"
 
 
 def _filtered_customers(request):
@@ -72,6 +126,12 @@ class CustomerListView(LoginRequiredMixin, ListView):
     def get_queryset(self):
         self.filter_form, customers = _filtered_customers(self.request)
         return customers
+
+    def get_paginator(self, queryset, per_page, orphans=0, allow_empty_first_page=True, **kwargs):
+        return CachedCountPaginator(
+            queryset, per_page, orphans=orphans, allow_empty_first_page=allow_empty_first_page,
+            count_key=_count_key(self.request.user, self.filter_form),
+        )
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -91,11 +91,24 @@ def _attrs(field, css: str) -> str:
     return flatatt({key: value for key, value in attrs.items() if value not in (None, False)})
 
 
+def _choices(form_field) -> list:
+    """A field's choices; a model choice field's read with one plain query (its own iterator
+    uses .iterator(), which on PostgreSQL is a server-side cursor: three round trips and ~9 ms
+    for a table of ten rows)."""
+    if isinstance(form_field, forms.ModelChoiceField):
+        empty = [("", form_field.empty_label)] if form_field.empty_label is not None else []
+        return empty + [
+            (instance.pk, form_field.label_from_instance(instance))
+            for instance in form_field.queryset
+        ]
+    return list(form_field.widget.choices)
+
+
 def _options(field) -> SafeString | None:
     """The select's options, or None when its choices have groups (crispy renders those)."""
     selected = set(field.field.widget.format_value(field.value()))
     rows = []
-    for value, label in field.field.widget.choices:
+    for value, label in _choices(field.field):
         if isinstance(label, list | tuple):
             return None
         value = "" if value is None else str(value)
