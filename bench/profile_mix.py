@@ -118,27 +118,30 @@ def main() -> int:
         for request in requests[:3]:
             serve(handler, request)
 
-    print(f"{'endpoint':16} {'wall ms':>8} {'cpu ms':>8} {'queries':>8}  statuses")
-    weighted = 0.0
-    for name, all_requests in by_name.items():
-        requests = all_requests[3 : 3 + options.requests]
-        walls, cpus, queries, statuses = [], [], [], {}
-        for request in requests:
+    # Round robin over the endpoints, so that whatever else the machine does (other processes,
+    # a hypervisor's stolen time) falls on all of them alike.
+    walls, cpus, queries = ({name: [] for name in by_name} for _ in range(3))
+    statuses: dict[str, dict[int, int]] = {name: {} for name in by_name}
+    for index in range(3, 3 + options.requests):
+        for name, all_requests in by_name.items():
             reset_queries()
             with CaptureQueriesContext(connection) as captured:
                 wall, cpu = time.perf_counter(), time.process_time()
-                status, _payload = serve(handler, request)
-                cpus.append(time.process_time() - cpu)
-                walls.append(time.perf_counter() - wall)
-            queries.append(len(captured.captured_queries))
-            statuses[status] = statuses.get(status, 0) + 1
-        cpu_ms = statistics.mean(cpus) * 1000
+                status, _payload = serve(handler, all_requests[index])
+                cpus[name].append(time.process_time() - cpu)
+                walls[name].append(time.perf_counter() - wall)
+            queries[name].append(len(captured.captured_queries))
+            statuses[name][status] = statuses[name].get(status, 0) + 1
+    print(f"{'endpoint':16} {'wall ms':>8} {'cpu ms':>8} {'queries':>8}  statuses  (medians)")
+    weighted = 0.0
+    for name in by_name:
+        cpu_ms = statistics.median(cpus[name]) * 1000
         weighted += cpu_ms * load.MIX[name] / sum(load.MIX.values())
         print(
-            f"{name:16} {statistics.median(walls) * 1000:8.1f} {cpu_ms:8.1f} "
-            f"{statistics.median(queries):8.0f}  {statuses}"
+            f"{name:16} {statistics.median(walls[name]) * 1000:8.1f} {cpu_ms:8.1f} "
+            f"{statistics.median(queries[name]):8.0f}  {statuses[name]}"
         )
-    print(f"mix-weighted mean CPU per request: {weighted:.1f} ms (this process only)")
+    print(f"mix-weighted CPU per request: {weighted:.1f} ms (medians; this process only)")
 
     if options.sql:
         with CaptureQueriesContext(connection) as captured:

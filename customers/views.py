@@ -33,6 +33,12 @@ from .forms import (
 from .models import Customer, Purchase, ScoringSettings
 
 PAGE_SIZE = 50
+# The columns customers/templatetags/customer_rows.py shows.
+LIST_COLUMNS = (
+    "name", "kind", "external_id", "email", "phone", "stage", "owner",
+    "owner__username", "owner__first_name", "owner__last_name", "owner__is_active",
+    "score__value_class", "score__risk_level", "score__dormant",
+)
 PURCHASES_PER_PAGE = 25
 
 
@@ -125,7 +131,9 @@ class CustomerListView(LoginRequiredMixin, ListView):
 
     def get_queryset(self):
         self.filter_form, customers = _filtered_customers(self.request)
-        return customers
+        # Only what a row shows: the selector's rows carry every column of the customer, both
+        # reps (password hashes included) and the score, three times the data to read and build.
+        return customers.select_related(None).select_related("owner", "score").only(*LIST_COLUMNS)
 
     def get_paginator(self, queryset, per_page, orphans=0, allow_empty_first_page=True, **kwargs):
         return CachedCountPaginator(
