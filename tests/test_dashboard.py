@@ -161,7 +161,7 @@ def _page_queries(client, url: str) -> int:
     return len(queries.captured_queries)
 
 
-def test_the_four_main_pages_cost_the_same_queries_on_a_small_and_a_larger_base(manager, rep):
+def test_pages_and_panels_cost_the_same_queries_on_a_small_and_a_larger_base(manager, rep):
     from customers.models import Customer
 
     manager_client, rep_client = Client(), Client()
@@ -196,6 +196,6 @@ def test_the_four_main_pages_cost_the_same_queries_on_a_small_and_a_larger_base(
     _grow_base(rep=rep, customers=25, purchases=12)
     larger = budgets()
     assert larger == small
-    main_pages = {"dashboard", "customer list", "customer page", "call list", "call list of a rep"}
-    over = {key: count for key, count in larger.items() if key[1] in main_pages and count > 15}
+    # Every page and every lazily loaded panel (a request of its own) within 15 queries.
+    over = {key: count for key, count in larger.items() if count > 15}
     assert not over, f"over the budget of 15 queries: {over}"
