@@ -11,7 +11,9 @@ The generation is changed twice: when the change is made (so the process making 
 an old answer) and again when its transaction commits (so an answer computed by another process
 from the not-yet-committed rows in between is not kept). Entries also expire after
 `GRANTS_TTL` seconds. When the cache cannot be reached the answer comes from the database, as it
-would without this module: a cache outage never locks anybody out or lets anybody in.
+would without this module: a cache outage never locks anybody out or lets anybody in. The cache
+must be shared by every process that serves requests (Redis in production); with the embedded
+local-memory cache, which is one process's own, that holds for the development server only.
 """
 
 from __future__ import annotations
