@@ -34,7 +34,8 @@ What it does:
    count (any answer other than the expected status, or no answer), the CPU used by gunicorn,
    by the load generator itself and by everything else (PostgreSQL, Redis) over the measured
    window (gunicorn's processes, the PostgreSQL sessions of the bench database, the load
-   generator itself, and everything else on the machine), CPU seconds per request, the load
+   generator itself, the time the hypervisor stole from this virtual machine, and everything
+   else on the machine), CPU seconds per request, the load
    average before and during the window, and checks that every purchase answered 201 is in the
    database exactly once. Writes bench/results/load.json ({"runs": [...]}; --append adds a run
    to those already there) and exits 1 on any error.
@@ -323,12 +324,14 @@ def _tree_cpu(pid: int) -> float:
     return total
 
 
-def _machine_cpu() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot."""
+def _machine_cpu() -> tuple[float, float, float]:
+    """(busy, total, stolen) CPU seconds of the whole machine since boot; stolen is the time the
+    hypervisor gave this virtual machine's CPUs to others (counted in busy, used by nobody here)."""
     values = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     ticks = os.sysconf("SC_CLK_TCK")
     idle = values[3] + values[4]
-    return (sum(values) - idle) / ticks, sum(values) / ticks
+    stolen = values[7] if len(values) > 7 else 0
+    return (sum(values) - idle) / ticks, sum(values) / ticks, stolen / ticks
 
 
 def _self_cpu() -> float:
@@ -667,11 +670,11 @@ def main() -> int:
             load_start = os.getloadavg()
             postgres = PostgresMeter(name)
             postgres.start()
-            busy0, total0 = _machine_cpu()
+            busy0, total0, stolen0 = _machine_cpu()
             client0, server0 = _self_cpu(), _tree_cpu(process.pid)
             window = drive(port=port, mix=mix, seconds=args.duration, rate=args.rate,
                            users=args.users, seed=args.seed)
-            busy1, total1 = _machine_cpu()
+            busy1, total1, stolen1 = _machine_cpu()
             client1, server1 = _self_cpu(), _tree_cpu(process.pid)
             database_cpu = postgres.stop()
             load_end = os.getloadavg()
@@ -697,8 +700,12 @@ def main() -> int:
         "gunicorn_share": round((server1 - server0) / machine, 3),
         "load_generator_share": round((client1 - client0) / machine, 3),
         "postgresql_bench_sessions_share": round(database_cpu / machine, 3),
+        "stolen_by_hypervisor_share": round((stolen1 - stolen0) / machine, 3),
         "other_share": round(
-            ((busy1 - busy0) - (server1 - server0) - (client1 - client0) - database_cpu) / machine,
+            (
+                (busy1 - busy0) - (stolen1 - stolen0) - (server1 - server0)
+                - (client1 - client0) - database_cpu
+            ) / machine,
             3,
         ),
         "cpu_seconds_per_request": {
@@ -785,7 +792,9 @@ def table(result: dict) -> str:
         f"CPU over the window ({cpu['cores']} cores): machine {cpu['machine_busy_share']:.0%} busy;"
         f" gunicorn {cpu['gunicorn_share']:.0%}, PostgreSQL (bench sessions)"
         f" {cpu['postgresql_bench_sessions_share']:.0%}, load generator"
-        f" {cpu['load_generator_share']:.1%}, everything else on the machine {cpu['other_share']:.0%};"
+        f" {cpu['load_generator_share']:.1%}, stolen by the hypervisor"
+        f" {cpu.get('stolen_by_hypervisor_share', 0):.0%}, everything else on the machine"
+        f" {cpu['other_share']:.0%};"
         f" CPU s per request {cpu['cpu_seconds_per_request']}"
     )
     lines.append(f"load average: {result['load_average']}")
