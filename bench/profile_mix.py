@@ -94,8 +94,9 @@ def serve(handler: WSGIHandler, request) -> tuple[int, bytes]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=40, help="requests per endpoint")
-    parser.add_argument("--profile", default="", help="an endpoint to profile")
+    parser.add_argument("--profile", default="", help="an endpoint to profile, or all")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--save", default="", help="with --profile: also write the stats here")
     parser.add_argument("--sql", default="", help="an endpoint whose queries to print (one request)")
     parser.add_argument("--seed", type=int, default=7)
     options = parser.parse_args()
@@ -150,11 +151,15 @@ def main() -> int:
             print(f"{number:3} {query['time']:>6} {query['sql'][:400]}")
 
     if options.profile:
+        names = list(by_name) if options.profile == "all" else [options.profile]
         profiler = cProfile.Profile()
         profiler.enable()
-        for request in by_name[options.profile][3 + options.requests : -1]:
-            serve(handler, request)
+        for name in names:
+            for request in by_name[name][3 + options.requests : -1]:
+                serve(handler, request)
         profiler.disable()
+        if options.save:
+            profiler.dump_stats(options.save)
         stats = pstats.Stats(profiler)
         stats.sort_stats("cumulative").print_stats(options.top)
         stats.sort_stats("tottime").print_stats(options.top)

@@ -18,7 +18,7 @@ from django.views.generic import FormView, TemplateView
 
 from common.errors import DomainError
 from customers.models import Customer
-from customers.selectors import customer_for, reps_queryset
+from customers.selectors import customer_for, customer_row_for, reps_queryset
 from customers.views import CustomerActionMixin
 
 from . import conf, selectors, services
@@ -97,7 +97,7 @@ class CallOutcomeView(LoginRequiredMixin, PermissionRequiredMixin, View):
     permission_required = "contacts.add_touch"
 
     def post(self, request, customer_id: int):
-        customer = customer_for(request.user, customer_id)
+        customer = customer_row_for(request.user, customer_id)
         form = CallOutcomeForm(request.POST)
         touch = None
         if form.is_valid():

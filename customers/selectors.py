@@ -2,7 +2,7 @@
 
 import heapq
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -152,6 +152,14 @@ def customer_for(user, customer_id: int) -> Customer:
     )
 
 
+def customer_row_for(user, customer_id: int) -> Customer:
+    """As `customer_for`, with only the owner and score beside the customer (no tags, no backup
+    rep): for actions that answer with a row of a list rather than the customer's page."""
+    return get_object_or_404(
+        Customer.objects.visible_to(user).select_related("owner", "score"), pk=customer_id
+    )
+
+
 @dataclass(frozen=True)
 class PurchaseSummary:
     count: int
@@ -166,52 +174,56 @@ class PurchaseSummary:
 
 
 def purchase_summary_for(customer: Customer) -> PurchaseSummary:
-    """Lifetime purchase figures of one customer, refunds netted (two plain aggregates: cheaper to
-    build and run than one query of five correlated subqueries)."""
-    totals = customer.purchases.order_by().aggregate(
-        purchase_count=Count("pk"),
-        total=Sum("amount"),
-        first_at=Min("occurred_at"),
-        last_at=Max("occurred_at"),
+    """Lifetime purchase figures of one customer, refunds netted (two queries)."""
+    return purchase_history_of(customer, months=0)[0]
+
+
+def purchase_history_of(
+    customer: Customer, *, months: int = 24
+) -> tuple[PurchaseSummary, list[dict]]:
+    """The customer's lifetime figures and their purchases per calendar month (local time) over
+    the last `months` months, oldest first, months without purchases included.
+
+    Two queries: the purchases grouped by month over the customer's whole history (a few dozen
+    rows at most; the lifetime figures are their sums) and the refunds' total.
+    """
+    per_month = list(
+        customer.purchases.annotate(month=TruncMonth("occurred_at"))
+        .order_by()
+        .values("month")
+        .annotate(
+            count=Count("pk"), total=Sum("amount"),
+            first_at=Min("occurred_at"), last_at=Max("occurred_at"),
+        )
     )
     refunded = (
         Refund.objects.filter(purchase__customer=customer)
         .order_by()
         .aggregate(total=Sum("amount"))["total"]
     )
-    return PurchaseSummary(
-        count=totals["purchase_count"] or 0,
-        total=totals["total"] or Decimal("0"),
+    summary = PurchaseSummary(
+        count=sum(row["count"] for row in per_month),
+        total=sum((row["total"] for row in per_month), Decimal("0")),
         refunded=refunded or Decimal("0"),
-        first_at=totals["first_at"],
-        last_at=totals["last_at"],
+        first_at=min((row["first_at"] for row in per_month), default=None),
+        last_at=max((row["last_at"] for row in per_month), default=None),
     )
-
-
-def monthly_purchases_of(customer: Customer, *, months: int = 24) -> list[dict]:
-    """The customer's purchases per calendar month (local time) over the last `months` months,
-    oldest first, months without purchases included (one query)."""
-    today = timezone.localdate()
-    year, month = divmod(today.year * 12 + today.month - 1 - (months - 1), 12)
-    start = today.replace(year=year, month=month + 1, day=1)
-    since = timezone.make_aware(datetime.combine(start, time.min))
     rows = {
         row["month"].date() if hasattr(row["month"], "date") else row["month"]: row
-        for row in customer.purchases.filter(occurred_at__gte=since)
-        .annotate(month=TruncMonth("occurred_at"))
-        .order_by()
-        .values("month")
-        .annotate(count=Count("pk"), total=Sum("amount"))
+        for row in per_month
     }
-    result = []
+    today = timezone.localdate()
+    year, month = divmod(today.year * 12 + today.month - 1 - (months - 1), 12)
+    start = date(year, month + 1, 1)
+    monthly = []
     for offset in range(months):
         year, month = divmod(start.year * 12 + start.month - 1 + offset, 12)
         key = date(year, month + 1, 1)
         row = rows.get(key, {})
-        result.append(
+        monthly.append(
             {"month": key, "count": row.get("count", 0), "total": row.get("total") or Decimal(0)}
         )
-    return result
+    return summary, monthly
 
 
 def purchases_of(customer: Customer) -> QuerySet[Purchase]:

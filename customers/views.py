@@ -203,11 +203,10 @@ class CustomerDetailView(LoginRequiredMixin, DetailView):
         context = super().get_context_data(**kwargs)
         customer = self.object
         user = self.request.user
-        summary = selectors.purchase_summary_for(customer)
+        summary, monthly = selectors.purchase_history_of(customer)
         page = CountedPaginator(
             selectors.purchases_of(customer), PURCHASES_PER_PAGE, count=summary.count
         ).get_page(self.request.GET.get("page"))
-        monthly = selectors.monthly_purchases_of(customer)
         context.update(
             score=selectors.score_of(customer),
             score_history=selectors.score_history_of(customer),
