@@ -93,7 +93,7 @@ def customer_rows(customers) -> str:
         '<tr><td class="name-cell"><a href="{}" class="fw-semibold">{}</a>'
         '<div class="small text-secondary">{}{}</div></td>'
         '<td class="d-none d-md-table-cell small">{}<br>{}</td>'
-        "<td>{}</td>"
+        '<td class="badges-cell">{}</td>'
         '<td class="d-none d-lg-table-cell">{}</td>'
         "<td>{}</td></tr>",
         (

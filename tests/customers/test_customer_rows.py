@@ -20,7 +20,7 @@ REFERENCE_ROW = """{% load humanize i18n retention_tags %}{% for customer in cus
   <td class="name-cell"><a href="{{ customer.get_absolute_url }}" class="fw-semibold">{{ customer.name }}</a>
     <div class="small text-secondary">{{ customer.get_kind_display }}{% if customer.external_id %} · {{ customer.external_id }}{% endif %}</div></td>
   <td class="d-none d-md-table-cell small">{{ customer.email|default:"" }}<br>{{ customer.phone|default:"" }}</td>
-  <td>{% stage_badge customer %}
+  <td class="badges-cell">{% stage_badge customer %}
     {% if customer.score %}{% value_badge customer.score.value_class %}
     {% risk_badge customer.score.risk_level customer.score.get_risk_level_display %}
     {% if customer.score.dormant %}<span class="badge text-bg-danger">{% translate "dormant" %}</span>{% endif %}{% endif %}</td>
