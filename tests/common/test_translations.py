@@ -242,7 +242,7 @@ def test_key_terms_read_as_a_russian_crm_does():
         assert translation.gettext("My customers") == "Мои клиенты"
         assert translation.gettext("Call list") == "Список звонков"
         assert translation.gettext("Frequency cap") == "Лимит частоты"
-        assert translation.gettext("RFM segment") == "сегмент RFM"
+        assert translation.gettext("RFM segment") == "Сегмент RFM"
         assert translation.gettext("Dormant customers") == "Спящие клиенты"
         assert translation.gettext("Risk of leaving") == "Риск ухода"
         assert (
