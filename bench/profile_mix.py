@@ -2,13 +2,18 @@
 
     .venv/bin/python bench/profile_mix.py --requests 40               # CPU ms and queries per endpoint
     .venv/bin/python bench/profile_mix.py --requests 40 --profile customer_page --top 30
+    .venv/bin/python bench/profile_mix.py --requests 5 --sql purchase   # one request's SQL
+    .venv/bin/python bench/profile_mix.py --profile all --save /tmp/mix.prof   # for pstats/snakeviz
 
 Uses the base bench/load.py built (`bench/load.py --prepare-only`) and the production settings the
 load test gives gunicorn (DEBUG off, PostgreSQL, Redis cache and broker), but calls Django's WSGI
 handler directly, so the figures are the application's own: no HTTP server, no test client
-instrumentation. For each endpoint of the mix it reports the median wall and CPU milliseconds of
-the process (PostgreSQL's own CPU is not in it) and the number of SQL queries; --profile names an
-endpoint to run under cProfile and prints its most expensive functions.
+instrumentation. Endpoints take turns (round robin), so whatever else the machine does falls on
+all of them alike. For each endpoint of the mix it reports the median wall and CPU milliseconds
+of the process (PostgreSQL's own CPU is not in it) and the number of SQL queries; --sql prints
+one request's queries; --profile names an endpoint (or all) to run under cProfile and prints its
+most expensive functions. A virtual machine's CPU figures vary from run to run with what the
+host does: compare runs taken one after the other, and confirm with bench/load.py.
 """
 
 from __future__ import annotations
