@@ -60,8 +60,10 @@ class CachedCountPaginator(Paginator):
     Counting a filtered list of the whole base costs PostgreSQL 10-60 ms on 100k customers (a
     join with the scores for risk or dormant filters), on every page of it. A count of at least
     `CACHE_FROM` rows is kept for `CACHE_SECONDS` under `count_key`, so the badge and "page N of
-    M" of a long list may lag behind by a minute; a shorter list, where one more or one fewer
-    customer is something a person notices, is counted on every request.
+    M" of a long list may lag behind by a minute: within that minute a customer added at the very
+    end of a list of exactly full pages has no "next" link yet, and a list that shrank shows its
+    last page empty. A shorter list, where one more or one fewer customer is something a person
+    notices, is counted on every request.
     """
 
     CACHE_FROM = 1000
@@ -94,10 +96,12 @@ class CachedCountPaginator(Paginator):
 
 
 def _count_key(user, form) -> str:
+    # Every filter that narrows the list, False included ("not dormant" is a filter; an unticked
+    # "unassigned only" is always present and always False, so it changes no key).
     filters = sorted(
         (name, str(getattr(value, "pk", value)))
         for name, value in (form.cleaned_data if form.is_valid() else {}).items()
-        if name != "ordering" and value not in (None, "", False)
+        if name != "ordering" and value not in (None, "")
     )
     digest = hashlib.sha256(repr(filters).encode()).hexdigest()[:24]
     return f"customers:list-count:{Customer.objects.visibility_key(user)}:{digest}"

@@ -59,3 +59,12 @@ def test_the_list_counts_without_a_cache(manager_client, settings, long_from_thr
     assert shown_count(manager_client) == 3
     CustomerFactory()
     assert shown_count(manager_client) == 4
+
+
+def test_not_dormant_is_a_filter_of_its_own(manager_client, long_from_three):
+    customers = CustomerFactory.create_batch(5)
+    for customer in customers[:4]:
+        score_for(customer, dormant=False)
+    assert shown_count(manager_client, dormant="false") == 4  # kept first
+    assert shown_count(manager_client) == 5
+    assert shown_count(manager_client, unassigned="") == 5
