@@ -12,8 +12,8 @@ an old answer) and again when its transaction commits (so an answer computed by 
 from the not-yet-committed rows in between is not kept). Entries also expire after
 `GRANTS_TTL` seconds. When the cache cannot be reached the answer comes from the database, as it
 would without this module: a cache outage never locks anybody out or lets anybody in. The cache
-must be shared by every process that serves requests (Redis in production); with the embedded
-local-memory cache, which is one process's own, that holds for the development server only.
+must be shared by every process that serves requests: without Redis (settings.SHARED_CACHE off)
+every request asks the database, as Django does.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
@@ -67,6 +68,10 @@ def grants_for(user) -> Grants:
     if cached is not None:
         return cached
     backend = ModelBackend()
+    if not settings.SHARED_CACHE:
+        grants = _from_database(user, backend)
+        user._retention_grants = grants
+        return grants
     try:
         grants = _cached(user, backend)
     except Exception as error:  # noqa: BLE001 - any cache failure: answer from the database
@@ -96,16 +101,16 @@ def _cached(user, backend: ModelBackend) -> Grants:
 
 
 def start_new_generation(**_kwargs) -> None:
-    """Makes every kept answer stale: now, and again when the current transaction commits."""
-    try:
-        cache.set(GENERATION_KEY, secrets.token_hex(8), None)
-    except Exception as error:  # noqa: BLE001 - entries expire on their own after GRANTS_TTL
-        logger.warning("grants.cache_unavailable error=%s", type(error).__name__)
+    """Makes every kept answer stale: now, and again when the current transaction commits (the
+    second even when the first failed: a blip at the change must not leave answers for GRANTS_TTL).
+    """
+    _new_generation()
+    transaction.on_commit(_new_generation)
+
+
+def _new_generation() -> None:
+    if not settings.SHARED_CACHE:
         return
-    transaction.on_commit(_bump_after_commit)
-
-
-def _bump_after_commit() -> None:
     try:
         cache.set(GENERATION_KEY, secrets.token_hex(8), None)
     except Exception as error:  # noqa: BLE001

@@ -3,7 +3,10 @@
 Django's cached_db store reads a session from the cache and falls back to its row; but a cache
 that cannot be reached makes it fail on the write-back after a miss, on logout and on `exists`,
 turning a Redis outage into an outage of every page. Here those calls log and carry on with the
-row, which stays the session's source of truth.
+row, which stays the session's source of truth. A session is kept in the cache for at most
+`CACHE_SECONDS`, then read from its row again: should removing it from the cache fail at logout
+(Redis blipping at that moment), a copied cookie works for minutes, not for the rest of the day.
+Used only with a cache shared by every process (settings.SHARED_CACHE).
 """
 
 import logging
@@ -14,6 +17,11 @@ logger = logging.getLogger(__name__)
 
 
 class SessionStore(CachedDBStore):
+    CACHE_SECONDS = 5 * 60
+
+    def _cache_age(self, **kwargs) -> int:
+        return min(self.get_expiry_age(**kwargs), self.CACHE_SECONDS)
+
     def _cache_call(self, method: str, *args):
         try:
             return getattr(self._cache, method)(*args)
@@ -29,8 +37,12 @@ class SessionStore(CachedDBStore):
         if not row:
             return {}
         data = self.decode(row.session_data)
-        self._cache_call("set", self.cache_key, data, self.get_expiry_age(expiry=row.expire_date))
+        self._cache_call("set", self.cache_key, data, self._cache_age(expiry=row.expire_date))
         return data
+
+    def save(self, must_create=False):
+        super(CachedDBStore, self).save(must_create)
+        self._cache_call("set", self.cache_key, self._session, self._cache_age())
 
     def exists(self, session_key):
         if session_key and self._cache_call("has_key", self.cache_key_prefix + session_key):

@@ -127,7 +127,7 @@ class DashboardView(LoginRequiredMixin, PermissionRequiredMixin, TemplateView):
                 "dormant": str(_("Turned dormant")),
                 "at_risk": str(_("Moved into high risk")),
             },
-            overdue_key_accounts=overdue_key_accounts_for(self.request.user, owner_id=owner_id),
+            overdue_key_accounts=kept_overdue_key_accounts(self.request.user, owner_id=owner_id),
             run=run,
             backtest_run=backtest_run,
             scoring_config=ScoringSettings.load(),
@@ -280,18 +280,19 @@ def concentration_of(top_revenues: list[Decimal], total: Decimal) -> dict | None
     }
 
 
-def overdue_key_accounts_for(user, *, owner_id: int | None = None) -> int:
-    """Key accounts without a personal contact for too long, of the base or of one rep, as the
-    dashboard's card shows them (kept OVERDUE_CARD_SECONDS)."""
+def kept_overdue_key_accounts(user, *, owner_id: int | None = None) -> int:
+    """`overdue_key_accounts_for`, as the dashboard's card shows it: kept OVERDUE_CARD_SECONDS."""
     key = (
         f"dashboard:overdue:{Customer.objects.visibility_key(user)}:"
         f"{owner_id if owner_id is not None else 'all'}:{contact_conf.key_account_days()}"
     )
-    return kept(key, OVERDUE_CARD_SECONDS, lambda: count_overdue_key_accounts(user, owner_id=owner_id))
+    return kept(key, OVERDUE_CARD_SECONDS, lambda: overdue_key_accounts_for(user, owner_id=owner_id))
 
 
-def count_overdue_key_accounts(user, *, owner_id: int | None = None) -> int:
-    """The same accounts as contacts' overdue_key_accounts (no personal contact made since the
+def overdue_key_accounts_for(user, *, owner_id: int | None = None) -> int:
+    """Key accounts without a personal contact for too long, of the base or of one rep.
+
+    The same accounts as contacts' overdue_key_accounts (no personal contact made since the
     cutoff), counted with one anti-join instead of a latest-contact subquery per key account.
     """
     cutoff = timezone.now() - timedelta(days=contact_conf.key_account_days())

@@ -114,12 +114,17 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            # A Redis that hangs must not hang the pages: callers fall back after a second.
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+            # Redis answers in well under a millisecond; one that hangs costs a page a quarter of
+            # a second per cache call (a few per page) before the callers fall back.
+            "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Sessions and permissions read through the cache only when the cache is shared by every process
+# (Redis): a process's own local-memory cache would keep a session another process logged out,
+# or permissions another process changed. Without Redis both come from the database.
+SHARED_CACHE = bool(REDIS_URL)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -335,9 +340,9 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
 # --- Security (issue 9) --------------------------------------------------------------------------
-# The lockout backend checks every login over HTTP first; the model backend then checks the password.
-# Its permission answers are Django's ModelBackend's, kept in the cache per user (common/grants.py):
-# two queries fewer on every request. Sessions name their backend, so a session made while
+# The lockout backend checks every login over HTTP first; then CachedPermissionsBackend, Django's
+# ModelBackend, checks the password. Its permission answers are ModelBackend's, kept in the shared
+# cache per user (common/grants.py): two queries fewer on every request. Sessions name their backend, so a session made while
 # ModelBackend itself was listed here asks its user to log in again once.
 AUTHENTICATION_BACKENDS = [
     "common.middleware.LockoutBackend",
@@ -364,9 +369,10 @@ AXES_DISABLE_ACCESS_LOG = True
 # from the page) and go to other sites' requests only for top-level links (SameSite=Lax).
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 60 * 60)
 SESSION_COOKIE_SAMESITE = "Lax"
-# Sessions are rows (they survive a Redis restart) read through the cache: a request finds its
-# session in Redis instead of querying the database; a miss, or Redis down, falls back to the row.
-SESSION_ENGINE = "common.sessions"
+# Sessions are rows (they survive a Redis restart) read through the cache when it is shared: a
+# request finds its session in Redis instead of querying the database; a miss, or Redis down,
+# falls back to the row.
+SESSION_ENGINE = "common.sessions" if SHARED_CACHE else "django.contrib.sessions.backends.db"
 CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
 

@@ -44,11 +44,22 @@ def _required_services(request) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _empty_cache() -> None:
+def _empty_cache(settings) -> None:
     # Each test starts with an empty cache, as a fresh server would: cached permissions,
     # dashboard figures or throttle counts of an earlier test's rows (whose ids a later test's
-    # rows may reuse) never leak into it.
-    cache.clear()
+    # rows may reuse) never leak into it. Only the suite's own local-memory cache is emptied:
+    # a Redis named in a developer's .env may hold a broker's queue.
+    if settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+        cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _shared_cache(settings) -> None:
+    # The suite runs as production does, with sessions and permissions read through the cache:
+    # its local-memory cache is shared by the one process that serves the tests' requests.
+    # (Without Redis the product reads both from the database; tests/common cover that too.)
+    settings.SHARED_CACHE = True
+    settings.SESSION_ENGINE = "common.sessions"
 
 
 @pytest.fixture(autouse=True)

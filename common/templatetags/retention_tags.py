@@ -65,7 +65,8 @@ def risk_badge(risk_level, label) -> str:
 # Filter bars. A crispy field renders through a dozen nested templates (and a select's every
 # option through one more); a list page's bar of ten fields cost more than its fifty rows. These
 # few widget kinds are written here with the markup crispy's Bootstrap 5 pack gives them (same
-# ids, names, classes and error feedback); any other widget still goes through crispy.
+# ids, names, classes and options; the error feedback is one block under the control, with the
+# id the control's aria-describedby names); any other widget still goes through crispy.
 
 _TEXT_INPUTS = (forms.TextInput, forms.NumberInput, forms.EmailInput, forms.DateInput)
 
@@ -75,11 +76,14 @@ _CHECKED = mark_safe(" checked")
 
 
 def _errors(field) -> tuple[str, str]:
+    """The control's invalid class and the feedback below it; its id is the one the control's
+    aria-describedby names, so screen readers read the message with the field."""
     if not field.errors:
         return "", ""
-    feedback = format_html_join(
-        "", '<span class="invalid-feedback d-block"><strong>{}</strong></span>',
-        ((error,) for error in field.errors),
+    feedback = format_html(
+        '<div id="{}_error" class="invalid-feedback d-block">{}</div>',
+        field.auto_id,
+        format_html_join(" ", "<strong>{}</strong>", ((error,) for error in field.errors)),
     )
     return " is-invalid", feedback
 
@@ -98,7 +102,7 @@ def _choices(form_field) -> list:
     if isinstance(form_field, forms.ModelChoiceField):
         empty = [("", form_field.empty_label)] if form_field.empty_label is not None else []
         return empty + [
-            (instance.pk, form_field.label_from_instance(instance))
+            (form_field.prepare_value(instance), form_field.label_from_instance(instance))
             for instance in form_field.queryset
         ]
     return list(form_field.widget.choices)

@@ -19,9 +19,10 @@ def create_trigram_indexes(apps, schema_editor):
         return
     schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     for column in SEARCHED_COLUMNS:
+        # CONCURRENTLY: a large base keeps taking purchases and edits while the index builds.
         schema_editor.execute(
-            f"CREATE INDEX IF NOT EXISTS customer_{column}_trgm_idx ON customers_customer "
-            f"USING gin ((UPPER({column}::text)) gin_trgm_ops)"
+            f"CREATE INDEX CONCURRENTLY IF NOT EXISTS customer_{column}_trgm_idx "
+            f"ON customers_customer USING gin ((UPPER({column}::text)) gin_trgm_ops)"
         )
     # Statistics of the indexed expressions: without them the planner guesses that a search
     # matches hundreds of customers and walks the name index instead of using these.
@@ -32,10 +33,12 @@ def drop_trigram_indexes(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     for column in SEARCHED_COLUMNS:
-        schema_editor.execute(f"DROP INDEX IF EXISTS customer_{column}_trgm_idx")
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS customer_{column}_trgm_idx")
 
 
 class Migration(migrations.Migration):
+    atomic = False  # CREATE INDEX CONCURRENTLY cannot run inside a transaction
+
     dependencies = [
         ("customers", "0004_customer_name_index"),
     ]

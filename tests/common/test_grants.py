@@ -94,7 +94,9 @@ def test_superuser_and_deactivation_count_at_once():
     assert not fresh(user).has_perm("customers.add_purchase")
 
 
-def test_a_change_starts_a_new_generation_now_and_again_at_commit(django_capture_on_commit_callbacks):
+def test_a_change_starts_a_new_generation_now_and_again_at_commit(
+    django_capture_on_commit_callbacks,
+):
     from django.core.cache import cache
 
     user = RepFactory()
@@ -108,14 +110,30 @@ def test_a_change_starts_a_new_generation_now_and_again_at_commit(django_capture
     assert len({before, during, after}) == 3
 
 
-def test_the_cache_emptied_means_a_new_generation():
+def test_a_lost_generation_makes_every_kept_answer_stale():
     from django.core.cache import cache
 
     user = ManagerFactory()
     assert is_manager(fresh(user))
-    cache.clear()
-    user.groups.clear()  # with no generation in the cache, it still counts
+    # Redis evicted the generation but kept the user's entry; the membership changes without a
+    # signal (a bulk delete of the link rows), so only the lost generation can tell.
+    cache.delete(grants.GENERATION_KEY)
+    get_user_model().groups.through.objects.filter(user=user).delete()
     assert not is_manager(fresh(user))
+
+
+def test_without_a_shared_cache_every_request_asks_the_database(settings):
+    from django.core.cache import cache
+
+    settings.SHARED_CACHE = False
+    rep = RepFactory()
+    assert fresh(rep).has_perm("customers.add_purchase")
+    with CaptureQueriesContext(connection) as captured:
+        user = fresh(rep)
+        assert user.has_perm("customers.add_purchase")
+        assert is_rep(user)
+    assert len(captured.captured_queries) == 3  # the user, its permissions, its groups with theirs
+    assert cache.get(grants.GENERATION_KEY) is None
 
 
 def test_an_unreachable_cache_answers_from_the_database(settings, caplog):
@@ -129,3 +147,24 @@ def test_an_unreachable_cache_answers_from_the_database(settings, caplog):
     # The user, its own permissions, its groups with their permissions: as without the cache.
     assert len(captured.captured_queries) == 3
     assert "grants.cache_unavailable" in caplog.text
+
+
+def test_a_failed_change_of_generation_is_tried_again_at_commit(
+    settings, django_capture_on_commit_callbacks, caplog
+):
+    from django.core.cache import cache
+
+    user = RepFactory()
+    assert not is_manager(fresh(user))
+    reachable = settings.CACHES
+    with django_capture_on_commit_callbacks(execute=False) as callbacks, transaction.atomic():
+        settings.CACHES = UNREACHABLE_REDIS  # a blip while the change is made
+        user.groups.add(Group.objects.get(name=SALES_MANAGER))
+        settings.CACHES = reachable
+    assert "grants.cache_unavailable" in caplog.text
+    assert not is_manager(fresh(user))  # the kept answer: the bump was lost
+    before = cache.get(grants.GENERATION_KEY)
+    for callback in callbacks:
+        callback()
+    assert cache.get(grants.GENERATION_KEY) != before
+    assert is_manager(fresh(user))

@@ -4,10 +4,13 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.template import Context, Template
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 
 from customers import selectors
+from customers.views import LIST_COLUMNS
 from tests.api.builders import score_for
 from tests.factories import CustomerFactory, ManagerFactory, PurchaseFactory, RepFactory
 
@@ -50,14 +53,19 @@ def test_rows_equal_the_template_rows(language):
     score_for(customers[2], value_class="B", risk_level="low")
     for days, customer in [(400, customers[0]), (3, customers[1]), (0, customers[2])]:
         PurchaseFactory(customer=customer, occurred_at=timezone.now() - timedelta(days=days, hours=2))
-    page = list(selectors.customer_list_for(ManagerFactory(), ordering="name"))
-    assert len(page) == 4
+    listed = selectors.customer_list_for(ManagerFactory(), ordering="name")
+    page = list(listed)
+    # As the list view reads them: only the columns the rows show.
+    shown = list(listed.select_related(None).select_related("owner", "score").only(*LIST_COLUMNS))
+    assert len(page) == len(shown) == 4
 
     with translation.override(language):
         expected = Template(REFERENCE_ROW).render(Context({"customers": page}))
-        written = Template("{% load customer_rows %}{% customer_rows customers %}").render(
-            Context({"customers": page})
-        )
+        with CaptureQueriesContext(connection) as queries:
+            written = Template("{% load customer_rows %}{% customer_rows customers %}").render(
+                Context({"customers": shown})
+            )
+    assert queries.captured_queries == []  # nothing the rows show was left unread
     assert normalised(written) == normalised(expected)
     assert "&lt;Смирнова&gt;" in written
     assert "Tom &amp; &quot;Jerry&quot; &lt;Ltd&gt;" in written
