@@ -116,7 +116,7 @@ def shoot(browser, base_url: str, username: str, path: str, width: int, file: Pa
         page.click(f"[data-testid={ACTIONS[action]}]")
         page.wait_for_selector("#action-area .customer-action")
         page.wait_for_load_state("networkidle")
-    page.wait_for_timeout(700)  # charts animate their first frame
+    page.wait_for_timeout(1500)  # charts animate for a second (Chart.js default): let them finish
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     # Long pages (a rep's whole call list) are shown as their first screens.
     full = page.evaluate("document.body.scrollHeight") <= 3000
