@@ -1,12 +1,10 @@
 """Customer pages. Views parse input, call one selector or service, and render."""
 
-import contextlib
 import hashlib
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
-from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect
@@ -18,6 +16,7 @@ from django.views import View
 from django.views.generic import DetailView, FormView, ListView, TemplateView
 
 from common.audit import AuditAction, export_filters, record_audit_event
+from common.caching import kept
 from common.csv import stream_rows
 from common.errors import DomainError
 
@@ -75,17 +74,10 @@ class CachedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        try:
-            kept = cache.get(self.count_key)
-        except Exception:  # noqa: BLE001 - no cache: count, as without one
-            kept = None
-        if kept is not None:
-            return kept
-        counted = super().count
-        if counted >= self.CACHE_FROM:
-            with contextlib.suppress(Exception):  # no cache: the next request counts again
-                cache.set(self.count_key, counted, self.CACHE_SECONDS)
-        return counted
+        return kept(
+            self.count_key, self.CACHE_SECONDS, lambda: Paginator.count.func(self),
+            worth_keeping=lambda counted: counted >= self.CACHE_FROM,
+        )
 
     def page(self, number):
         # Rows come from the list itself, not from the kept count: a customer added within the

@@ -4,8 +4,6 @@ It composes the apps' selectors; every figure is precomputed (scores, monthly me
 bounded aggregate, so the page costs the same number of queries whatever the size of the base.
 """
 
-import contextlib
-import logging
 from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
@@ -13,13 +11,13 @@ from typing import TypeVar
 
 from django import forms
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
-from django.core.cache import cache
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 
+from common.caching import kept
 from common.models import JobRun
 from contacts import conf as contact_conf
 from contacts import selectors as contact_selectors
@@ -30,7 +28,6 @@ from loyalty import selectors as loyalty_selectors
 from loyalty.models import LoyaltyAccount, Programme
 
 T = TypeVar("T")
-logger = logging.getLogger(__name__)
 
 # Figures that only a scoring run changes are kept this long under that run's key; a new run has
 # a new key, so nothing is ever served from an older run's scores.
@@ -226,21 +223,6 @@ def per_scoring_run(name: str, run, compute: Callable[[], T]) -> T:
         return compute()
     key = f"dashboard:{name}:run:{run.pk}:{run.finished_at.timestamp():.0f}"
     return kept(key, SCORE_FIGURES_SECONDS, compute)
-
-
-def kept(key: str, seconds: int, compute: Callable[[], T]) -> T:
-    """`compute()`'s value from the cache, or computed and kept for `seconds`. A cache that
-    cannot be reached (Redis down) costs the computation, never the page."""
-    try:
-        value = cache.get(key)
-    except Exception as error:  # noqa: BLE001 - any cache failure: compute
-        logger.warning("dashboard.cache_unavailable error=%s", type(error).__name__)
-        return compute()
-    if value is None:
-        value = compute()
-        with contextlib.suppress(Exception):  # the next request computes it again
-            cache.set(key, value, seconds)
-    return value
 
 
 def liability_for(*, owner_id: int | None = None) -> loyalty_selectors.Liability:
