@@ -374,7 +374,7 @@ class KeyAccountGroup:
 def key_account_watch(*, user, as_of: datetime | None = None) -> list[KeyAccountGroup]:
     """Overdue key accounts per owner rep (unassigned ones first), as `user` may see them."""
     as_of = as_of or timezone.now()
-    visible = Customer.objects.visible_to(user).values("pk")
+    visible = Customer.objects.visible_ids(user)
     customers = (
         overdue_key_accounts(as_of=as_of)
         .filter(pk__in=visible)
@@ -398,7 +398,7 @@ def overdue_key_account_count(*, user, as_of: datetime | None = None) -> int:
     """How many key accounts `user` may see went without a personal contact too long (dashboard)."""
     return (
         overdue_key_accounts(as_of=as_of)
-        .filter(pk__in=Customer.objects.visible_to(user).values("pk"))
+        .filter(pk__in=Customer.objects.visible_ids(user))
         .count()
     )
 

@@ -23,6 +23,10 @@ class CustomerQuerySet(models.QuerySet):
             return "all"
         return f"covered:{user.pk}"
 
+    def visible_ids(self, user):
+        """The ids of `visible_to(user)`: a subquery for filtering other models by customer."""
+        return self.visible_to(user).values("pk")
+
     def covered_by(self, user) -> "CustomerQuerySet":
         """Customers that `user` owns or backs up, whatever the user's role."""
         return self.filter(Q(owner=user) | Q(backup=user))
@@ -48,7 +52,7 @@ class PurchaseQuerySet(models.QuerySet):
         """Purchases of the customers `user` may see."""
         from .models import Customer
 
-        return self.filter(customer__in=Customer.objects.visible_to(user).values("pk"))
+        return self.filter(customer__in=Customer.objects.visible_ids(user))
 
     def until(self, moment) -> "PurchaseQuerySet":
         return self.filter(occurred_at__lte=moment)

@@ -260,7 +260,7 @@ def value_risk_matrix_for(user, *, owner_id: int | None = None) -> list[list[Mat
     """Customers and revenue per value class x risk level, over what `user` may see (one query),
     optionally only the accounts `owner_id` owns."""
     scores = CustomerScore.objects.filter(
-        customer__in=Customer.objects.visible_to(user).values("pk")
+        customer__in=Customer.objects.visible_ids(user)
     )
     if owner_id:
         scores = scores.filter(customer__owner_id=owner_id)

@@ -88,7 +88,7 @@ class RedemptionCancelView(LoginRequiredMixin, PermissionRequiredMixin, View):
     def post(self, request, pk: int):
         redemption = get_object_or_404(
             Redemption.objects.filter(
-                customer__in=Customer.objects.visible_to(request.user).values("pk")
+                customer__in=Customer.objects.visible_ids(request.user)
             ),
             pk=pk,
         )

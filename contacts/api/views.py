@@ -171,7 +171,7 @@ class ContactLogViewSet(
     }
 
     def get_queryset(self) -> QuerySet[Touch]:
-        visible = Customer.objects.visible_to(self.request.user).values("pk")
+        visible = Customer.objects.visible_ids(self.request.user)
         return Touch.objects.filter(customer__in=visible).order_by("-at", "-id")
 
     @extend_schema(

@@ -618,7 +618,7 @@ class RefundViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedView
     }
 
     def get_queryset(self) -> QuerySet[Refund]:
-        visible = Customer.objects.visible_to(self.request.user).values("pk")
+        visible = Customer.objects.visible_ids(self.request.user)
         return (
             Refund.objects.filter(purchase__customer__in=visible)
             .select_related("purchase")
@@ -742,7 +742,7 @@ class ScoreViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewS
     }
 
     def get_queryset(self) -> QuerySet[CustomerScore]:
-        visible = Customer.objects.visible_to(self.request.user).values("pk")
+        visible = Customer.objects.visible_ids(self.request.user)
         return (
             CustomerScore.objects.filter(customer__in=visible)
             .select_related("customer")

@@ -41,11 +41,6 @@ from .serializers import (
     TierOutput,
 )
 
-
-def _visible_ids(user) -> QuerySet:
-    return Customer.objects.visible_to(user).values("pk")
-
-
 # --- accounts and balances --------------------------------------------------------------------
 
 
@@ -71,8 +66,9 @@ class LoyaltyAccountViewSet(mixins.ListModelMixin, ScopedViewSet):
     }
 
     def get_queryset(self) -> QuerySet[LoyaltyAccount]:
+        visible = Customer.objects.visible_ids(self.request.user)
         return (
-            LoyaltyAccount.objects.filter(customer__in=_visible_ids(self.request.user))
+            LoyaltyAccount.objects.filter(customer__in=visible)
             .select_related("tier")
             .order_by("-balance", "customer_id")
         )
@@ -144,9 +140,8 @@ class LedgerEntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scope
     }
 
     def get_queryset(self) -> QuerySet[LedgerEntry]:
-        return LedgerEntry.objects.filter(customer__in=_visible_ids(self.request.user)).order_by(
-            "-created_at", "-id"
-        )
+        visible = Customer.objects.visible_ids(self.request.user)
+        return LedgerEntry.objects.filter(customer__in=visible).order_by("-created_at", "-id")
 
 
 # --- tiers and rewards ------------------------------------------------------------------------
@@ -228,8 +223,9 @@ class RedemptionViewSet(
     }
 
     def get_queryset(self) -> QuerySet[Redemption]:
+        visible = Customer.objects.visible_ids(self.request.user)
         return (
-            Redemption.objects.filter(customer__in=_visible_ids(self.request.user))
+            Redemption.objects.filter(customer__in=visible)
             .select_related("reward")
             .order_by("-created_at", "-id")
         )
