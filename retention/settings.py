@@ -112,7 +112,8 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's Redis backend, keeping one client object per connection pool.
+            "BACKEND": "common.redis_cache.RedisCache",
             "LOCATION": REDIS_URL,
             # Redis answers in well under a millisecond; one that hangs costs a page a quarter of
             # a second per cache call (a few per page) before the callers fall back.

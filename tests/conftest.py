@@ -1,7 +1,7 @@
 """Fixtures shared by the whole suite.
 
 Tests marked `postgres` need PostgreSQL (row locks and real concurrency prove nothing on SQLite);
-`celery_worker` and `smoke` tests need Redis at TEST_REDIS_URL (the suite itself runs tasks
+`redis`, `celery_worker` and `smoke` tests need Redis at TEST_REDIS_URL (the suite itself runs tasks
 in-process; only those tests talk to a broker). Outside CI they are skipped when the service is absent; under
 CI=true a missing service is a failure, never a skip.
 """
@@ -38,7 +38,7 @@ def _required_services(request) -> None:
             _missing_service("needs Playwright: pip install -r requirements-dev.txt")
         if not (shutil.which("chromium") or shutil.which("chromium-browser")):
             _missing_service("needs Debian's chromium: apt-get install chromium")
-    needs_redis = "celery_worker" in keywords or "smoke" in keywords
+    needs_redis = any(mark in keywords for mark in ("redis", "celery_worker", "smoke"))
     if needs_redis and not os.environ.get("TEST_REDIS_URL"):
         _missing_service("needs Redis: set TEST_REDIS_URL=redis://127.0.0.1:6379/14")
 

@@ -56,11 +56,12 @@ def test_a_session_is_kept_in_the_cache_for_five_minutes_at_most(client, time_ma
 
 
 @pytest.mark.parametrize(
-    ("redis_url", "engine", "shared"),
-    [("", "django.contrib.sessions.backends.db", False),
-     ("redis://127.0.0.1:6379/3", "common.sessions", True)],
+    ("redis_url", "engine", "shared", "cache"),
+    [("", "django.contrib.sessions.backends.db", False,
+      "django.core.cache.backends.locmem.LocMemCache"),
+     ("redis://127.0.0.1:6379/3", "common.sessions", True, "common.redis_cache.RedisCache")],
 )
-def test_sessions_go_through_the_cache_only_when_it_is_shared(redis_url, engine, shared):
+def test_sessions_go_through_the_cache_only_when_it_is_shared(redis_url, engine, shared, cache):
     # The settings module as a fresh process reads it from its environment.
     import json
     import os
@@ -69,11 +70,11 @@ def test_sessions_go_through_the_cache_only_when_it_is_shared(redis_url, engine,
 
     code = (
         "import json; from retention import settings as s; "
-        "print(json.dumps([s.SESSION_ENGINE, s.SHARED_CACHE]))"
+        "print(json.dumps([s.SESSION_ENGINE, s.SHARED_CACHE, s.CACHES['default']['BACKEND']]))"
     )
     environment = {**os.environ, "REDIS_URL": redis_url, "DEBUG": "true"}
     output = subprocess.run(
         [sys.executable, "-c", code], env=environment, capture_output=True, text=True,
         check=True, timeout=60,
     ).stdout
-    assert json.loads(output.strip().splitlines()[-1]) == [engine, shared]
+    assert json.loads(output.strip().splitlines()[-1]) == [engine, shared, cache]
