@@ -1,11 +1,14 @@
-"""A user's permissions and role names, read from the database once and then from the cache.
+"""A signed-in user, their permissions and role names: read from the database once, then from
+the cache.
 
-Every page and API call asks what the user may do: Django's ModelBackend answers with two queries
-(the user's own permissions and their groups' permissions) and the role flags of the navigation
-bar cost a third (the group names). Those answers change only when an administrator changes a
-user's groups or permissions, so they are kept in the shared cache (Redis in production) under the
-user's id, stamped with a generation. Any change to groups, permissions or their links, a new
-user, and every migrate start a new generation, which makes every kept answer stale at once.
+Every page and API call asks who the user is (a query for the session's user) and what they may
+do: Django's ModelBackend answers with two queries (the user's own permissions and their groups'
+permissions) and the role flags of the navigation bar cost a third (the group names). Those
+answers change only when a user is saved or an administrator changes groups or permissions, so
+they are kept in the shared cache (Redis in production) under the user's id, stamped with a
+generation. Any change to groups, permissions or their links, any save or deletion of a user
+(a login's new last_login and a new password included: the session check compares the password's
+hash) and every migrate start a new generation, which makes every kept answer stale at once.
 
 The generation is changed twice: when the change is made (so the process making it never reads
 an old answer) and again when its transaction commits (so an answer computed by another process
@@ -46,6 +49,10 @@ def _entry_key(user_id: int) -> str:
     return f"grants:user:{user_id}"
 
 
+def _account_key(user_id: int) -> str:
+    return f"grants:account:{user_id}"
+
+
 def _from_database(user, backend: ModelBackend) -> Grants:
     """Two queries, as ModelBackend's: the user's own permissions; its groups with theirs."""
     rows = list(
@@ -81,14 +88,19 @@ def grants_for(user) -> Grants:
     return grants
 
 
-def _cached(user, backend: ModelBackend) -> Grants:
-    key = _entry_key(user.pk)
-    found = cache.get_many([GENERATION_KEY, key])
+def _generation(found: dict):
     generation = found.get(GENERATION_KEY)
     if generation is None:
         # First use, or the cache was emptied: a new generation, whatever was kept before.
         cache.add(GENERATION_KEY, secrets.token_hex(8), None)
         generation = cache.get(GENERATION_KEY)
+    return generation
+
+
+def _cached(user, backend: ModelBackend) -> Grants:
+    key = _entry_key(user.pk)
+    found = cache.get_many([GENERATION_KEY, key])
+    generation = _generation(found)
     entry = found.get(key)
     if entry is not None:
         entry_generation, superuser, grants = entry
@@ -117,12 +129,27 @@ def _new_generation() -> None:
         logger.warning("grants.cache_unavailable error=%s", type(error).__name__)
 
 
-def _user_saved(sender, instance, created, update_fields=None, **kwargs) -> None:
-    # A new user may take the id of a deleted one (tests, restores); a saved user may have had
-    # is_superuser or is_active changed. last_login alone (every login) changes nothing here.
-    if update_fields is not None and set(update_fields) <= {"last_login", "password"}:
-        return
-    start_new_generation()
+def cached_user(user_id, load):
+    """The active user `load(user_id)` reads from the database (None when there is none), kept in
+    the cache; the user's kept grants, when still current, come with it in the same cache call.
+    A kept user is a copy of the row as it was when the generation began: any save of a user
+    starts a new one."""
+    user_key, grants_key = _account_key(user_id), _entry_key(user_id)
+    found = cache.get_many([GENERATION_KEY, user_key, grants_key])
+    generation = _generation(found)
+    entry = found.get(user_key)
+    if entry is not None and entry[0] == generation:
+        user = entry[1]
+    else:
+        user = load(user_id)
+        if user is None:
+            return None
+        if generation is not None:
+            cache.set(user_key, (generation, user), GRANTS_TTL)
+    kept = found.get(grants_key)
+    if kept is not None and kept[0] == generation and kept[1] == user.is_superuser:
+        user._retention_grants = kept[2]
+    return user
 
 
 def connect_receivers() -> None:
@@ -137,13 +164,23 @@ def connect_receivers() -> None:
     for model in (Group, Permission):
         post_save.connect(start_new_generation, sender=model, dispatch_uid=f"{uid}.save.{model}")
         post_delete.connect(start_new_generation, sender=model, dispatch_uid=f"{uid}.del.{model}")
-    post_save.connect(_user_saved, sender=user_model, dispatch_uid=f"{uid}.user")
+    post_save.connect(start_new_generation, sender=user_model, dispatch_uid=f"{uid}.user")
     post_delete.connect(start_new_generation, sender=user_model, dispatch_uid=f"{uid}.user.del")
     post_migrate.connect(start_new_generation, dispatch_uid=f"{uid}.migrate")
 
 
 class CachedPermissionsBackend(ModelBackend):
-    """ModelBackend whose permission answers come from `grants_for` (same rules, fewer queries)."""
+    """ModelBackend whose session user and permission answers come from the cache (`cached_user`,
+    `grants_for`): same rules, fewer queries."""
+
+    def get_user(self, user_id):
+        if not settings.SHARED_CACHE:
+            return super().get_user(user_id)
+        try:
+            return cached_user(user_id, super().get_user)
+        except Exception as error:  # noqa: BLE001 - any cache failure: answer from the database
+            logger.warning("grants.cache_unavailable error=%s", type(error).__name__)
+            return super().get_user(user_id)
 
     def get_all_permissions(self, user_obj, obj=None):
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:

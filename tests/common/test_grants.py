@@ -168,3 +168,86 @@ def test_a_failed_change_of_generation_is_tried_again_at_commit(
         callback()
     assert cache.get(grants.GENERATION_KEY) != before
     assert is_manager(fresh(user))
+
+
+# --- The session's user ----------------------------------------------------------------------
+
+
+def signed_in(client, user):
+    client.force_login(user)
+    return client
+
+
+def test_a_signed_in_page_reads_no_user_row_once_kept(client):
+    from django.urls import reverse
+
+    rep = RepFactory()
+    signed_in(client, rep)
+    assert client.get(reverse("customers:list")).status_code == 200
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(reverse("customers:list"))
+    assert response.status_code == 200
+    assert response.wsgi_request.user == rep
+    user_rows = [
+        query["sql"] for query in captured.captured_queries
+        if 'FROM "auth_user" WHERE "auth_user"."id"' in query["sql"]
+    ]
+    assert user_rows == []
+
+
+def test_the_backend_gives_the_kept_user_with_its_grants():
+    backend = grants.CachedPermissionsBackend()
+    rep = RepFactory()
+    first = backend.get_user(rep.pk)
+    assert first == rep
+    assert first.has_perm("customers.add_purchase")
+    with CaptureQueriesContext(connection) as captured:
+        again = backend.get_user(rep.pk)
+        assert again == rep
+        assert again is not first
+        assert again.has_perm("customers.add_purchase")
+        assert is_rep(again)
+    assert captured.captured_queries == []
+
+
+def test_a_new_password_ends_other_sessions_at_once(client):
+    from django.urls import reverse
+
+    rep = RepFactory()
+    signed_in(client, rep)
+    assert client.get(reverse("customers:list")).status_code == 200
+    rep.set_password("another-long-passphrase-9")
+    rep.save()
+    response = client.get(reverse("customers:list"))
+    assert response.status_code == 302
+    assert reverse("login") in response["Location"]
+
+
+def test_deactivation_and_renaming_count_at_once():
+    backend = grants.CachedPermissionsBackend()
+    rep = RepFactory(first_name="Anna")
+    assert backend.get_user(rep.pk).first_name == "Anna"
+    rep.first_name = "Anya"
+    rep.save(update_fields=["first_name"])
+    assert backend.get_user(rep.pk).first_name == "Anya"
+    rep.is_active = False
+    rep.save()
+    assert backend.get_user(rep.pk) is None
+    get_user_model().objects.filter(pk=rep.pk).update(is_active=True)
+    rep.delete()
+    assert backend.get_user(rep.pk) is None
+
+
+def test_the_session_user_without_a_shared_cache_or_with_redis_down(settings, caplog):
+    backend = grants.CachedPermissionsBackend()
+    rep = RepFactory()
+    settings.SHARED_CACHE = False
+    with CaptureQueriesContext(connection) as captured:
+        assert backend.get_user(rep.pk) == rep
+    assert len(captured.captured_queries) == 1
+    settings.SHARED_CACHE = True
+    settings.CACHES = UNREACHABLE_REDIS
+    with CaptureQueriesContext(connection) as captured:
+        assert backend.get_user(rep.pk) == rep
+    assert len(captured.captured_queries) == 1
+    assert "grants.cache_unavailable" in caplog.text
