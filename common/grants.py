@@ -6,14 +6,11 @@ do: Django's ModelBackend answers with two queries (the user's own permissions a
 permissions) and the role flags of the navigation bar cost a third (the group names). Those
 answers change only when a user is saved or an administrator changes groups or permissions, so
 they are kept in the shared cache (Redis in production) under the user's id, stamped with a
-generation. Any change to groups, permissions or their links, any save or deletion of a user
+generation (`common.caching.Generation`: renewed at the change and again at its commit). Any change to groups, permissions or their links, any save or deletion of a user
 (a login's new last_login and a new password included: the session check compares the password's
 hash) and every migrate start a new generation, which makes every kept answer stale at once.
 
-The generation is changed twice: when the change is made (so the process making it never reads
-an old answer) and again when its transaction commits (so an answer computed by another process
-from the not-yet-committed rows in between is not kept). Entries also expire after
-`GRANTS_TTL` seconds. When the cache cannot be reached the answer comes from the database, as it
+Entries also expire after `GRANTS_TTL` seconds. When the cache cannot be reached the answer comes from the database, as it
 would without this module: a cache outage never locks anybody out or lets anybody in. The cache
 must be shared by every process that serves requests: without Redis (settings.SHARED_CACHE off)
 every request asks the database, as Django does.
@@ -21,22 +18,19 @@ every request asks the database, as Django does.
 
 from __future__ import annotations
 
-import logging
-import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
-from django.core.cache import cache
-from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 
-logger = logging.getLogger(__name__)
+from common.caching import Generation
 
 GRANTS_TTL = 300
-GENERATION_KEY = "grants:generation"
+GENERATION = Generation("grants", ttl=GRANTS_TTL)
+GENERATION_KEY = GENERATION.key
 
 
 @dataclass(frozen=True)
@@ -82,51 +76,27 @@ def grants_for(user) -> Grants:
     try:
         grants = _cached(user, backend)
     except Exception as error:  # noqa: BLE001 - any cache failure: answer from the database
-        logger.warning("grants.cache_unavailable error=%s", type(error).__name__)
+        GENERATION.unavailable(error)
         grants = _from_database(user, backend)
     user._retention_grants = grants
     return grants
 
 
-def _generation(found: dict):
-    generation = found.get(GENERATION_KEY)
-    if generation is None:
-        # First use, or the cache was emptied: a new generation, whatever was kept before.
-        cache.add(GENERATION_KEY, secrets.token_hex(8), None)
-        generation = cache.get(GENERATION_KEY)
-    return generation
-
-
 def _cached(user, backend: ModelBackend) -> Grants:
     key = _entry_key(user.pk)
-    found = cache.get_many([GENERATION_KEY, key])
-    generation = _generation(found)
-    entry = found.get(key)
-    if entry is not None:
-        entry_generation, superuser, grants = entry
-        if entry_generation == generation and superuser == user.is_superuser:
+    generation, current = GENERATION.read([key])
+    if key in current:
+        superuser, grants = current[key]
+        if superuser == user.is_superuser:
             return grants
     grants = _from_database(user, backend)
-    if generation is not None:
-        cache.set(key, (generation, user.is_superuser, grants), GRANTS_TTL)
+    GENERATION.keep(generation, key, (user.is_superuser, grants))
     return grants
 
 
 def start_new_generation(**_kwargs) -> None:
-    """Makes every kept answer stale: now, and again when the current transaction commits (the
-    second even when the first failed: a blip at the change must not leave answers for GRANTS_TTL).
-    """
-    _new_generation()
-    transaction.on_commit(_new_generation)
-
-
-def _new_generation() -> None:
-    if not settings.SHARED_CACHE:
-        return
-    try:
-        cache.set(GENERATION_KEY, secrets.token_hex(8), None)
-    except Exception as error:  # noqa: BLE001
-        logger.warning("grants.cache_unavailable error=%s", type(error).__name__)
+    """Makes every kept answer stale, now and again at commit (see common.caching.Generation)."""
+    GENERATION.renew()
 
 
 def cached_user(user_id, load):
@@ -135,20 +105,16 @@ def cached_user(user_id, load):
     A kept user is a copy of the row as it was when the generation began: any save of a user
     starts a new one."""
     user_key, grants_key = _account_key(user_id), _entry_key(user_id)
-    found = cache.get_many([GENERATION_KEY, user_key, grants_key])
-    generation = _generation(found)
-    entry = found.get(user_key)
-    if entry is not None and entry[0] == generation:
-        user = entry[1]
-    else:
+    generation, current = GENERATION.read([user_key, grants_key])
+    user = current.get(user_key)
+    if user is None:
         user = load(user_id)
         if user is None:
             return None
-        if generation is not None:
-            cache.set(user_key, (generation, user), GRANTS_TTL)
-    kept = found.get(grants_key)
-    if kept is not None and kept[0] == generation and kept[1] == user.is_superuser:
-        user._retention_grants = kept[2]
+        GENERATION.keep(generation, user_key, user)
+    kept = current.get(grants_key)
+    if kept is not None and kept[0] == user.is_superuser:
+        user._retention_grants = kept[1]
     return user
 
 
@@ -179,7 +145,7 @@ class CachedPermissionsBackend(ModelBackend):
         try:
             return cached_user(user_id, super().get_user)
         except Exception as error:  # noqa: BLE001 - any cache failure: answer from the database
-            logger.warning("grants.cache_unavailable error=%s", type(error).__name__)
+            GENERATION.unavailable(error)
             return super().get_user(user_id)
 
     def get_all_permissions(self, user_obj, obj=None):
