@@ -7,6 +7,8 @@ class LoyaltyConfig(AppConfig):
     verbose_name = _("Loyalty")
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_migrate, post_save
+
         from contacts.signals import call_list_extras, message_variables
         from customers.signals import (
             customer_data_requested,
@@ -17,6 +19,13 @@ class LoyaltyConfig(AppConfig):
         )
 
         from . import receivers
+        from .models import Programme, Tier
+        from .rules import RULES
+
+        for model in (Programme, Tier):
+            post_save.connect(RULES.renew, sender=model, dispatch_uid=f"loyalty.rules.save.{model}")
+            post_delete.connect(RULES.renew, sender=model, dispatch_uid=f"loyalty.rules.del.{model}")
+        post_migrate.connect(RULES.renew, dispatch_uid="loyalty.rules.migrate")
 
         purchases_recorded.connect(
             receivers.accrue_points_on_purchases, dispatch_uid="loyalty.accrue_points"

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from django.db.models import Q, Sum
 
+from common.caching import Generation
 from customers.models import Purchase, Refund
 
 from .models import Programme, Tier
@@ -62,6 +63,17 @@ class Tiers:
 
 def load_tiers() -> Tiers:
     return Tiers(tuple(Tier.objects.order_by("order")))
+
+
+# The programme and its tiers change when a loyalty admin saves them, and are read by every
+# purchase's accrual: kept in the shared cache under a generation that any save or deletion of
+# either renews (at once and at commit; see common.caching.Generation and loyalty.apps).
+RULES = Generation("loyalty-rules", ttl=300)
+
+
+def current_rules() -> tuple[Programme, Tiers]:
+    """The programme and its tiers as `Programme.load()` and `load_tiers()` read them, kept."""
+    return RULES.kept("loyalty-rules:programme", lambda: (Programme.load(), load_tiers()))
 
 
 def reversal_share(*, points: int, amount: Decimal, refunded: Decimal) -> int:

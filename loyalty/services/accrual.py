@@ -37,6 +37,7 @@ from loyalty.models import (
     PurchasePoints,
     TierChange,
 )
+from loyalty.rules import current_rules
 from loyalty.sql import insert_rows, is_postgresql, one_of
 
 from ._accounts import (
@@ -83,7 +84,8 @@ def _earn_entry(lot: PurchasePoints, *, now: datetime) -> LedgerEntry:
     )
 
 
-@transaction.atomic
+# Inside the recording transaction no savepoint: an error fails the purchase's transaction anyway.
+@transaction.atomic(savepoint=False)
 def accrue_points_for_purchases(*, purchase_ids: Iterable[int]) -> int:
     """Accrues every qualifying purchase among `purchase_ids` exactly once; returns points accrued.
 
@@ -93,7 +95,7 @@ def accrue_points_for_purchases(*, purchase_ids: Iterable[int]) -> int:
     ids = sorted(set(purchase_ids))
     if not ids:
         return 0
-    programme, tiers, now = Programme.load(), load_tiers(), timezone.now()
+    (programme, tiers), now = current_rules(), timezone.now()
     accrued = 0
     for part in chunked(ids):
         rows = list(

@@ -370,3 +370,49 @@ def test_a_large_batch_with_refunds_recorded_first_reverses_them(programme):
     accrued = services.accrue_points_for_purchases(purchase_ids=[p.pk for p in purchases])
     assert accrued == 10 * BULK_ACCRUAL_FROM - 5
     assert balance_of(customer) == ledger_sum(customer) == accrued
+
+
+# --- The programme and tiers, kept between purchases ------------------------------------------
+
+
+def test_a_purchase_reads_the_programme_and_tiers_from_the_cache_once_kept(customer, programme):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    buy(customer, "1000")
+    with CaptureQueriesContext(connection) as captured:
+        buy(customer, "1000")
+    tables = " ".join(query["sql"] for query in captured.captured_queries)
+    assert '"loyalty_programme"' not in tables
+    assert '"loyalty_tier"' not in tables
+    assert balance_of(customer) == 20
+
+
+def test_a_changed_rate_or_multiplier_counts_from_the_next_purchase(customer, programme):
+    buy(customer, "10000")  # 100 points, kept rules
+    programme.points_per_unit = Decimal("0.05")
+    programme.save()
+    buy(customer, "10000")  # 500
+    silver = Tier.objects.get(name="Silver")
+    silver.earn_multiplier = Decimal("2")
+    silver.save()
+    buy(customer, "10000")  # 500 x 2
+    assert balance_of(customer) == 100 + 500 + 1000
+    silver.delete()  # the customer falls below every tier: no multiplier
+    buy(customer, "10000")
+    assert balance_of(customer) == 100 + 500 + 1000 + 500
+
+
+def test_without_the_cache_the_rules_come_from_the_database(customer, programme, settings, caplog):
+    buy(customer, "10000")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens: refused at once
+        }
+    }
+    programme.points_per_unit = Decimal("0.05")
+    programme.save()
+    buy(customer, "10000")
+    assert balance_of(customer) == 100 + 500
+    assert "loyalty-rules.cache_unavailable" in caplog.text
