@@ -18,6 +18,7 @@ every request asks the database, as Django does.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -25,6 +26,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
+from rest_framework.authentication import TokenAuthentication
 
 from common.caching import Generation
 
@@ -119,8 +121,13 @@ def cached_user(user_id, load):
 
 
 def connect_receivers() -> None:
+    from rest_framework.authtoken.models import Token
+
     user_model = get_user_model()
     uid = "common.grants"
+    # A revoked or re-issued API token stops working at once.
+    post_save.connect(start_new_generation, sender=Token, dispatch_uid=f"{uid}.token")
+    post_delete.connect(start_new_generation, sender=Token, dispatch_uid=f"{uid}.token.del")
     for through in (
         user_model.groups.through,
         user_model.user_permissions.through,
@@ -154,3 +161,24 @@ class CachedPermissionsBackend(ModelBackend):
         if not hasattr(user_obj, "_perm_cache"):
             user_obj._perm_cache = set(grants_for(user_obj).permissions)
         return user_obj._perm_cache
+
+
+class CachedTokenAuthentication(TokenAuthentication):
+    """DRF's token authentication with the token and its user kept under the generation (any save
+    or deletion of a token or a user renews it): an API call reads no token row once kept."""
+
+    def authenticate_credentials(self, key):
+        if not settings.SHARED_CACHE:
+            return super().authenticate_credentials(key)
+        # The key's digest names the entry: the cache never holds a usable token in a key.
+        entry_key = "grants:token:" + hashlib.sha256(key.encode()).hexdigest()
+        try:
+            generation, current = GENERATION.read([entry_key])
+        except Exception as error:  # noqa: BLE001 - any cache failure: answer from the database
+            GENERATION.unavailable(error)
+            return super().authenticate_credentials(key)
+        if entry_key in current:
+            return current[entry_key]
+        user, token = super().authenticate_credentials(key)  # raises for unknown or inactive
+        GENERATION.keep(generation, entry_key, (user, token))
+        return user, token

@@ -182,7 +182,8 @@ REST_FRAMEWORK = {
     # Token first: a call without credentials is then a 401 with `WWW-Authenticate: Token`, which
     # tells a system what to send; the browser's session still works.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # DRF's TokenAuthentication, with the token's row kept in the shared cache.
+        "common.grants.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -251,3 +251,58 @@ def test_the_session_user_without_a_shared_cache_or_with_redis_down(settings, ca
         assert backend.get_user(rep.pk) == rep
     assert len(captured.captured_queries) == 1
     assert "grants.cache_unavailable" in caplog.text
+
+
+# --- API tokens --------------------------------------------------------------------------------
+
+
+def token_client(user):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    token = Token.objects.create(user=user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client, token
+
+
+def test_an_api_call_reads_no_token_row_once_kept():
+    from tests.factories import CustomerFactory
+
+    rep = RepFactory()
+    customer = CustomerFactory(owner=rep)
+    client, _token = token_client(rep)
+    assert client.get(f"/api/v1/customers/{customer.pk}/").status_code == 200
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(f"/api/v1/customers/{customer.pk}/").status_code == 200
+    assert not [q for q in captured.captured_queries if "authtoken_token" in q["sql"]]
+
+
+def test_a_revoked_token_or_deactivated_user_is_refused_at_once():
+    from tests.factories import CustomerFactory
+
+    rep = RepFactory()
+    customer = CustomerFactory(owner=rep)
+    client, token = token_client(rep)
+    assert client.get(f"/api/v1/customers/{customer.pk}/").status_code == 200
+    token.delete()
+    assert client.get(f"/api/v1/customers/{customer.pk}/").status_code == 401
+    other, _token = token_client(rep)
+    assert other.get(f"/api/v1/customers/{customer.pk}/").status_code == 200
+    rep.is_active = False
+    rep.save()
+    assert other.get(f"/api/v1/customers/{customer.pk}/").status_code == 401
+
+
+def test_tokens_without_a_shared_cache_or_with_redis_down(settings, caplog):
+    from tests.factories import CustomerFactory
+
+    rep = RepFactory()
+    customer = CustomerFactory(owner=rep)
+    client, _token = token_client(rep)
+    settings.SHARED_CACHE = False
+    assert client.get(f"/api/v1/customers/{customer.pk}/").status_code == 200
+    settings.SHARED_CACHE = True
+    settings.CACHES = UNREACHABLE_REDIS
+    assert client.get(f"/api/v1/customers/{customer.pk}/").status_code == 200
+    assert "grants.cache_unavailable" in caplog.text
