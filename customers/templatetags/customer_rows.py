@@ -8,11 +8,14 @@ the link to each customer comes from one reverse() per page. A test keeps the ma
 what the template gave.
 """
 
+from datetime import UTC, datetime
+
 from django import template
-from django.contrib.humanize.templatetags.humanize import naturaltime
+from django.contrib.humanize.templatetags.humanize import NaturalTimeFormatter, naturaltime
 from django.urls import reverse
 from django.utils import dateformat, formats
 from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince
 from django.utils.timezone import template_localtime
 from django.utils.translation import gettext as _
 
@@ -20,6 +23,28 @@ from common.templatetags.retention_tags import risk_badge, stage_badge, value_ba
 from customers.models import Customer
 
 register = template.Library()
+
+
+class _Units(dict):
+    """naturaltime's past units ("%(num)d days", ...) as django.utils.timesince uses them, each
+    count's translation made once per page instead of once per row."""
+
+    class _Unit:
+        def __init__(self, lazy, made: dict) -> None:
+            self.lazy, self.made = lazy, made
+
+        def __mod__(self, values: dict) -> str:
+            number = values["num"]
+            text = self.made.get(number)
+            if text is None:
+                text = self.made[number] = self.lazy % values
+            return text
+
+    def __init__(self) -> None:
+        super().__init__(
+            (name, self._Unit(lazy, {}))
+            for name, lazy in NaturalTimeFormatter.past_substrings.items()
+        )
 
 
 class _Page:
@@ -36,6 +61,9 @@ class _Page:
         )
         self.never = format_html('<span class="text-secondary">{}</span>', "—")
         self.owners: dict[int, str] = {}
+        self.now = datetime.now(UTC)
+        self.ago = str(NaturalTimeFormatter.time_strings["past-day"])
+        self.units = _Units()
 
     def badge(self, kind: str, key, render) -> str:
         cached = self.badges.get((kind, key))
@@ -70,6 +98,13 @@ class _Page:
             )
         return cached
 
+    def relative(self, moment: datetime) -> str:
+        """naturaltime(moment) as of the page's time: a day or more ago ("3 weeks, 2 days ago"),
+        the usual case, from the page's translated units; anything else from naturaltime."""
+        if moment < self.now and (self.now - moment).days:
+            return self.ago % {"delta": timesince(moment, self.now, time_strings=self.units)}
+        return naturaltime(moment)
+
     def last_purchase(self, customer) -> str:
         moment = customer.last_purchase_at
         if not moment:
@@ -78,7 +113,7 @@ class _Page:
         day = dateformat.format(local, self.short_date)
         return format_html(
             '<span title="{} {}">{}</span><div class="small text-secondary">{}</div>',
-            day, f"{local:%H:%M}", day, naturaltime(moment),
+            day, f"{local:%H:%M}", day, self.relative(moment),
         )
 
 

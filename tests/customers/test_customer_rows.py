@@ -75,3 +75,29 @@ def test_no_rows_for_no_customers():
     assert Template("{% load customer_rows %}{% customer_rows customers %}").render(
         Context({"customers": []})
     ) == ""
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_relative_times_read_as_naturaltime_says(language):
+    from datetime import UTC, datetime
+
+    import time_machine
+    from django.contrib.humanize.templatetags.humanize import naturaltime
+
+    from customers.templatetags.customer_rows import _Page
+
+    now = datetime(2026, 3, 31, 12, 30, tzinfo=UTC)
+    offsets = [
+        timedelta(seconds=5), timedelta(minutes=59), timedelta(hours=23, minutes=59),
+        timedelta(days=1), timedelta(days=1, hours=5), timedelta(days=6, hours=23),
+        timedelta(days=7), timedelta(days=13, hours=1), timedelta(days=29), timedelta(days=31),
+        timedelta(days=45, hours=3), timedelta(days=59), timedelta(days=364), timedelta(days=365),
+        timedelta(days=366), timedelta(days=400), timedelta(days=800, minutes=7),
+        timedelta(days=-2), timedelta(hours=-1),
+    ]
+    with time_machine.travel(now, tick=False), translation.override(language):
+        page = _Page()
+        for offset in offsets:
+            moment = now - offset
+            assert page.relative(moment) == naturaltime(moment), offset
+            assert page.relative(moment) == naturaltime(moment), offset  # from the page's units
