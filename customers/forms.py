@@ -8,20 +8,30 @@ from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from .models import Customer, RfmSegment, RiskLevel, Tag, ValueClass
+from common import grants
+from common.forms import KeptModelChoiceField
+
+from .models import TAGS, Customer, RfmSegment, RiskLevel, Tag, ValueClass
 from .selectors import reps_queryset
 
 
 class CustomerFilterForm(forms.Form):
     q = forms.CharField(label=_("Search"), required=False)
-    owner = forms.ModelChoiceField(label=_("Owner rep"), queryset=None, required=False)
+    # The reps change with users and groups (the grants' generation), the tags with tag rows.
+    owner = KeptModelChoiceField(
+        label=_("Owner rep"), queryset=None, required=False,
+        generation=grants.GENERATION, key="grants:choices:reps",
+    )
     stage = forms.ChoiceField(
         label=_("Stage"), choices=[("", _("Any stage")), *Customer.Stage.choices], required=False
     )
     kind = forms.ChoiceField(
         label=_("Kind"), choices=[("", _("Any kind")), *Customer.Kind.choices], required=False
     )
-    tag = forms.ModelChoiceField(label=_("Tag"), queryset=Tag.objects.all(), required=False)
+    tag = KeptModelChoiceField(
+        label=_("Tag"), queryset=Tag.objects.all(), required=False,
+        generation=TAGS, key="customer-tags:choices",
+    )
     unassigned = forms.BooleanField(label=_("Unassigned only"), required=False)
     value_class = forms.ChoiceField(
         label=pgettext_lazy("customer value", "Value"),

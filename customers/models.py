@@ -12,6 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from common.caching import Generation
+
 from .querysets import CustomerQuerySet, PurchaseQuerySet
 
 MONEY_DIGITS = 14
@@ -22,6 +24,10 @@ def default_currency() -> str:
 
 
 TIME_ZONE_CHOICES = sorted((name, name) for name in zoneinfo.available_timezones())
+
+
+# Renewed by every save or deletion of a tag (customers.apps): the filter bars' tag options.
+TAGS = Generation("customer-tags", ttl=3600)
 
 
 class Tag(models.Model):

@@ -53,3 +53,45 @@ def test_an_invalid_choice_is_marked_and_explained_where_aria_points():
     assert 'aria-describedby="id_risk_error"' in html
     assert '<div id="id_risk_error" class="invalid-feedback d-block"><strong>' in html
     assert "bogus" in html
+
+
+def test_rep_and_tag_options_come_from_the_cache_and_follow_every_change():
+    from django.contrib.auth.models import Group
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from common.roles import ACCOUNT_REP
+    from customers.models import Tag
+
+    ann = RepFactory(username="ann")
+    vip = Tag.objects.create(name="vip")
+    assert ("", True, "---------") in options(render(CustomerFilterForm())["owner"])
+    with CaptureQueriesContext(connection) as captured:
+        html = render(CustomerFilterForm())
+    assert captured.captured_queries == []
+    assert (str(ann.pk), False, "ann") in options(html["owner"])
+    assert (str(vip.pk), False, "vip") in options(html["tag"])
+
+    RepFactory(username="bob")  # a new rep
+    ann.groups.remove(Group.objects.get(name=ACCOUNT_REP))  # no longer a rep
+    vip.name = "VIP"
+    vip.save()
+    Tag.objects.create(name="wholesale")
+    html = render(CustomerFilterForm())
+    reps = {label for _value, _selected, label in options(html["owner"])}
+    tags = {label for _value, _selected, label in options(html["tag"])}
+    assert "bob" in reps
+    assert "ann" not in reps
+    assert {"VIP", "wholesale"} <= tags
+    assert "vip" not in tags
+    Tag.objects.get(name="wholesale").delete()
+    assert "wholesale" not in {label for *_rest, label in options(render(CustomerFilterForm())["tag"])}
+
+
+def test_a_kept_option_is_still_checked_against_the_database():
+    rep = RepFactory()
+    render(CustomerFilterForm())  # options kept
+    rep.delete()
+    form = CustomerFilterForm(data={"owner": str(rep.pk)})
+    assert not form.is_valid()
+    assert "owner" in form.errors
