@@ -16,7 +16,7 @@ import pandas as pd
 from django.db import transaction
 from django.utils import timezone
 
-from .models import CohortCell, MonthlyMetric
+from .models import BASE_METRICS, CohortCell, MonthlyMetric
 from .scoring import _read_frame, read_purchase_days
 
 logger = logging.getLogger(__name__)
@@ -162,5 +162,6 @@ def refresh_base_metrics(
     CohortCell.objects.all().delete()
     MonthlyMetric.objects.bulk_create(metrics, batch_size=2000)
     CohortCell.objects.bulk_create(cells, batch_size=2000)
+    BASE_METRICS.renew()
     logger.info("analytics.refreshed as_of=%s metrics=%s cohorts=%s", as_of, len(metrics), len(cells))
     return len(metrics) + len(cells)

@@ -25,6 +25,7 @@ from django.utils import timezone
 from common.roles import ACCOUNT_REP
 
 from .models import (
+    BASE_METRICS,
     CohortCell,
     Customer,
     CustomerScore,
@@ -392,8 +393,12 @@ class RetentionFigures:
 
 
 def monthly_trend(*, owner_id: int | None = None) -> list[MonthlyMetric]:
-    """The precomputed monthly metrics, oldest first (one query)."""
-    return list(MonthlyMetric.objects.filter(scope=scope_for(owner_id)).order_by("month"))
+    """The precomputed monthly metrics, oldest first (one query, kept until the next refresh)."""
+    scope = scope_for(owner_id)
+    return BASE_METRICS.kept(
+        f"base-metrics:trend:{scope}",
+        lambda: list(MonthlyMetric.objects.filter(scope=scope).order_by("month")),
+    )
 
 
 def retention_over(trend: list[MonthlyMetric], *, months: int) -> RetentionFigures | None:
@@ -412,8 +417,16 @@ def retention_over(trend: list[MonthlyMetric], *, months: int) -> RetentionFigur
 
 
 def cohort_matrix(*, owner_id: int | None = None, cohorts: int = 12) -> list[dict]:
-    """The last `cohorts` first-purchase months, each with its retention share per month since."""
-    cells = CohortCell.objects.filter(scope=scope_for(owner_id)).order_by("cohort", "months_since")
+    """The last `cohorts` first-purchase months, each with its retention share per month since
+    (kept until the next refresh of the metrics)."""
+    scope = scope_for(owner_id)
+    return BASE_METRICS.kept(
+        f"base-metrics:cohorts:{scope}:{cohorts}", lambda: _cohort_matrix(scope, cohorts)
+    )
+
+
+def _cohort_matrix(scope: str, cohorts: int) -> list[dict]:
+    cells = CohortCell.objects.filter(scope=scope).order_by("cohort", "months_since")
     rows: dict = {}
     for cell in cells:
         row = rows.setdefault(cell.cohort, {"cohort": cell.cohort, "size": cell.cohort_size,

@@ -134,3 +134,26 @@ def test_purchases_handed_over_by_a_scoring_run_give_the_same_metrics_as_reading
     assert snapshot() == handed_over
     assert len(run._purchases) == 21
     assert sum(row[6] for row in handed_over[0] if row[0] == "all") == 21
+
+
+def test_the_dashboards_trend_and_cohorts_are_kept_until_the_next_refresh(rep):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from customers import selectors
+
+    mine = CustomerFactory(owner=rep)
+    buy(mine, date(2026, 1, 15), "10.00")
+    analytics.refresh_base_metrics(as_of=date(2026, 2, 28))
+    trend = selectors.monthly_trend()
+    cohorts = selectors.cohort_matrix(owner_id=rep.pk)
+    with CaptureQueriesContext(connection) as captured:
+        assert selectors.monthly_trend() == trend
+        assert selectors.cohort_matrix(owner_id=rep.pk) == cohorts
+    assert captured.captured_queries == []
+    assert trend[-1].revenue == 0
+
+    buy(mine, date(2026, 2, 15), "20.00")
+    analytics.refresh_base_metrics(as_of=date(2026, 2, 28))
+    assert str(selectors.monthly_trend()[-1].revenue) == "20.00"
+    assert selectors.cohort_matrix(owner_id=rep.pk)[-1]["cells"] == [1.0, 1.0]
