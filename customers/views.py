@@ -30,14 +30,9 @@ from .forms import (
     ReassignForm,
 )
 from .models import Customer, Purchase, ScoringSettings
+from .templatetags.customer_rows import ROW_VALUES
 
 PAGE_SIZE = 50
-# The columns customers/templatetags/customer_rows.py shows.
-LIST_COLUMNS = (
-    "name", "kind", "external_id", "email", "phone", "stage", "owner",
-    "owner__username", "owner__first_name", "owner__last_name", "owner__is_active",
-    "score__value_class", "score__risk_level", "score__dormant",
-)
 PURCHASES_PER_PAGE = 25
 
 
@@ -127,9 +122,9 @@ class CustomerListView(LoginRequiredMixin, ListView):
 
     def get_queryset(self):
         self.filter_form, customers = _filtered_customers(self.request)
-        # Only what a row shows: the selector's rows carry every column of the customer, both
-        # reps (password hashes included) and the score, three times the data to read and build.
-        return customers.select_related(None).select_related("owner", "score").only(*LIST_COLUMNS)
+        # Only what a row shows, as plain values: the selector's rows carry every column of the
+        # customer, both reps (password hashes included) and the score, as model instances.
+        return customers.select_related(None).values(*ROW_VALUES)
 
     def get_paginator(self, queryset, per_page, orphans=0, allow_empty_first_page=True, **kwargs):
         return CachedCountPaginator(

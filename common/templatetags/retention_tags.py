@@ -35,8 +35,13 @@ _RISK_CLASSES = {"high": "text-bg-danger", "medium": "text-bg-warning"}
 @register.simple_tag
 def stage_badge(customer) -> str:
     """The relationship stage (one-off, regular, partner) as a badge."""
-    css = _STAGE_CLASSES.get(customer.stage, "text-bg-secondary")
-    return format_html('<span class="badge {}">{}</span>', css, customer.get_stage_display())
+    return stage_badge_for(customer.stage, customer.get_stage_display())
+
+
+def stage_badge_for(stage: str, label: str) -> str:
+    """A stage badge from the stage's value and its label."""
+    css = _STAGE_CLASSES.get(stage, "text-bg-secondary")
+    return format_html('<span class="badge {}">{}</span>', css, label)
 
 
 @register.simple_tag

@@ -2,25 +2,27 @@
 
 The list shows fifty customers a page, each with a dozen values, badges and dates; through the
 template engine those rows cost about 0.7 ms each, most of the page's time. Here one function
-writes the same markup with format_html: choice labels are translated once per page, each
-distinct badge (a handful of stages, classes and risk levels) is rendered once and reused, and
-the link to each customer comes from one reverse() per page. A test keeps the markup equal to
-what the template gave.
+writes the same markup from plain rows (values, not model instances): choice labels are translated
+once per page, each distinct badge (a handful of stages, classes and risk levels) is rendered once
+and reused, the link to each customer comes from one reverse() per page, and values are escaped
+as format_html escapes them. A test keeps the markup equal to what the template gave.
 """
 
 from datetime import UTC, datetime
+from html import escape
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import NaturalTimeFormatter, naturaltime
 from django.urls import reverse
 from django.utils import dateformat, formats
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 from django.utils.timezone import template_localtime
 from django.utils.translation import gettext as _
 
-from common.templatetags.retention_tags import risk_badge, stage_badge, value_badge
-from customers.models import Customer
+from common.templatetags.retention_tags import risk_badge, stage_badge_for, value_badge
+from customers.models import Customer, RiskLevel
 
 register = template.Library()
 
@@ -52,6 +54,8 @@ class _Page:
 
     def __init__(self) -> None:
         self.kinds = {value: str(label) for value, label in Customer.Kind.choices}
+        self.stages = {value: str(label) for value, label in Customer.Stage.choices}
+        self.risk_labels = {value: str(label) for value, label in RiskLevel.choices}
         self.badges: dict[tuple, str] = {}
         self.short_date = formats.get_format("SHORT_DATE_FORMAT")
         self.dormant = format_html('<span class="badge text-bg-danger">{}</span>', _("dormant"))
@@ -71,30 +75,34 @@ class _Page:
             cached = self.badges[(kind, key)] = render()
         return cached
 
-    def badges_of(self, customer) -> str:
-        parts = [self.badge("stage", customer.stage, lambda: stage_badge(customer))]
-        score = customer.score if hasattr(customer, "score") else None
-        if score:
-            parts.append(self.badge("value", score.value_class, lambda: value_badge(score.value_class)))
+    def badges_of(self, row: dict) -> str:
+        stage = row["stage"]
+        parts = [
+            self.badge("stage", stage, lambda: stage_badge_for(stage, self.stages.get(stage, stage)))
+        ]
+        if row["score__pk"] is not None:
+            value_class, risk = row["score__value_class"], row["score__risk_level"]
+            parts.append(self.badge("value", value_class, lambda: value_badge(value_class)))
             parts.append(
                 self.badge(
-                    "risk", score.risk_level,
-                    lambda: risk_badge(score.risk_level, score.get_risk_level_display()),
+                    "risk", risk, lambda: risk_badge(risk, self.risk_labels.get(risk, risk))
                 )
             )
-            if score.dormant:
+            if row["score__dormant"]:
                 parts.append(self.dormant)
-        return format_html_join(" ", "{}", ((part,) for part in parts))
+        return " ".join(parts)
 
-    def owner_of(self, customer) -> str:
-        owner = customer.owner
-        if owner is None:
+    def owner_of(self, row: dict) -> str:
+        owner_id = row["owner_id"]
+        if owner_id is None:
             return self.unassigned
-        cached = self.owners.get(owner.pk)
+        cached = self.owners.get(owner_id)
         if cached is None:
-            cached = self.owners[owner.pk] = format_html(
-                "{}{}", owner.get_full_name() or owner.username,
-                "" if owner.is_active else self.inactive,
+            # As User.get_full_name(): first and last name, or the username without them.
+            name = f"{row['owner__first_name']} {row['owner__last_name']}".strip()
+            cached = self.owners[owner_id] = format_html(
+                "{}{}", name or row["owner__username"],
+                "" if row["owner__is_active"] else self.inactive,
             )
         return cached
 
@@ -105,40 +113,46 @@ class _Page:
             return self.ago % {"delta": timesince(moment, self.now, time_strings=self.units)}
         return naturaltime(moment)
 
-    def last_purchase(self, customer) -> str:
-        moment = customer.last_purchase_at
+    def last_purchase(self, row: dict) -> str:
+        moment = row["last_purchase_at"]
         if not moment:
             return self.never
         local = template_localtime(moment)
-        day = dateformat.format(local, self.short_date)
-        return format_html(
-            '<span title="{} {}">{}</span><div class="small text-secondary">{}</div>',
-            day, f"{local:%H:%M}", day, self.relative(moment),
+        day = escape(dateformat.format(local, self.short_date))
+        return (
+            f'<span title="{day} {local:%H:%M}">{day}</span>'
+            f'<div class="small text-secondary">{escape(self.relative(moment))}</div>'
         )
 
 
+# What each row of the list reads (customers.views.CustomerListView): plain values, no models.
+ROW_VALUES = (
+    "pk", "name", "kind", "external_id", "email", "phone", "stage",
+    "owner_id", "owner__username", "owner__first_name", "owner__last_name", "owner__is_active",
+    "score__pk", "score__value_class", "score__risk_level", "score__dormant", "last_purchase_at",
+)
+
+
 @register.simple_tag
-def customer_rows(customers) -> str:
-    """The <tr> of each customer of the list (annotated with last_purchase_at)."""
+def customer_rows(rows) -> str:
+    """The <tr> of each customer of the list: `rows` are dicts of ROW_VALUES."""
     page = _Page()
     # One reverse() for the page: each row's link is the same path with its own id.
     before, after = reverse("customers:detail", args=[0]).rsplit("0", 1)
-    return format_html_join(
-        "\n",
-        '<tr><td class="name-cell"><a href="{}" class="fw-semibold">{}</a>'
-        '<div class="small text-secondary">{}{}</div></td>'
-        '<td class="d-none d-md-table-cell small">{}<br>{}</td>'
-        '<td class="badges-cell">{}</td>'
-        '<td class="d-none d-lg-table-cell">{}</td>'
-        "<td>{}</td></tr>",
-        (
-            (
-                f"{before}{customer.pk}{after}", customer.name,
-                page.kinds.get(customer.kind, customer.kind),
-                f" · {customer.external_id}" if customer.external_id else "",
-                customer.email or "", customer.phone or "",
-                page.badges_of(customer), page.owner_of(customer), page.last_purchase(customer),
-            )
-            for customer in customers
-        ),
+    kinds = page.kinds
+    # Every value from the database is escaped as format_html would (html.escape, as Django's
+    # escape does); the badges and dates are markup made here.
+    return mark_safe(  # noqa: S308 - every interpolated value is escaped or built from escaped parts
+        "\n".join(
+            f'<tr><td class="name-cell"><a href="{before}{row["pk"]}{after}" class="fw-semibold">'
+            f'{escape(row["name"])}</a><div class="small text-secondary">'
+            f'{escape(kinds.get(row["kind"], row["kind"]))}'
+            f'{" · " + escape(row["external_id"]) if row["external_id"] else ""}</div></td>'
+            f'<td class="d-none d-md-table-cell small">{escape(row["email"] or "")}<br>'
+            f'{escape(row["phone"] or "")}</td>'
+            f'<td class="badges-cell">{page.badges_of(row)}</td>'
+            f'<td class="d-none d-lg-table-cell">{page.owner_of(row)}</td>'
+            f"<td>{page.last_purchase(row)}</td></tr>"
+            for row in rows
+        )
     )
