@@ -146,11 +146,14 @@ def customer_list_for(
 def customer_for(user, customer_id: int) -> Customer:
     """The customer with this id if `user` may see it; Http404 otherwise (never 403: no leak)."""
     return get_object_or_404(
-        Customer.objects.visible_to(user)
-        .select_related("owner", "backup", "score")
-        .prefetch_related("tags"),
+        Customer.objects.visible_to(user).select_related("owner", "backup", "score"),
         pk=customer_id,
     )
+
+
+def tag_names_of(customer: Customer) -> list[str]:
+    """The names of the customer's tags, alphabetical (one query, no model instances)."""
+    return list(customer.tags.order_by("name").values_list("name", flat=True))
 
 
 def customer_row_for(user, customer_id: int) -> Customer:
@@ -185,9 +188,17 @@ def purchase_history_of(
     """The customer's lifetime figures and their purchases per calendar month (local time) over
     the last `months` months, oldest first, months without purchases included.
 
-    Two queries: the purchases grouped by month over the customer's whole history (a few dozen
-    rows at most; the lifetime figures are their sums) and the refunds' total.
+    One query: the purchases grouped by month over the customer's whole history (a few dozen
+    rows at most; the lifetime figures are their sums), each month with what was refunded of its
+    purchases.
     """
+    refunded_of_purchase = (
+        Refund.objects.filter(purchase=OuterRef("pk"))
+        .order_by()
+        .values("purchase")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
     per_month = list(
         customer.purchases.annotate(month=TruncMonth("occurred_at"))
         .order_by()
@@ -195,13 +206,10 @@ def purchase_history_of(
         .annotate(
             count=Count("pk"), total=Sum("amount"),
             first_at=Min("occurred_at"), last_at=Max("occurred_at"),
+            refunded=Sum(Subquery(refunded_of_purchase, output_field=MONEY)),
         )
     )
-    refunded = (
-        Refund.objects.filter(purchase__customer=customer)
-        .order_by()
-        .aggregate(total=Sum("amount"))["total"]
-    )
+    refunded = sum((row["refunded"] or Decimal("0") for row in per_month), Decimal("0"))
     summary = PurchaseSummary(
         count=sum(row["count"] for row in per_month),
         total=sum((row["total"] for row in per_month), Decimal("0")),

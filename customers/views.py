@@ -199,6 +199,7 @@ class CustomerDetailView(LoginRequiredMixin, DetailView):
             selectors.purchases_of(customer), PURCHASES_PER_PAGE, count=summary.count
         ).get_page(self.request.GET.get("page"))
         context.update(
+            tags=selectors.tag_names_of(customer),
             score=selectors.score_of(customer),
             score_history=selectors.score_history_of(customer),
             summary=summary,

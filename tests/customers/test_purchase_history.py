@@ -25,6 +25,7 @@ def test_lifetime_figures_and_the_last_24_months():
     latest = PurchaseFactory(customer=customer, amount=Decimal("40.00"),
                              occurred_at=datetime(2026, 11, 20, 8, 0, tzinfo=UTC))
     RefundFactory(purchase=old, amount=Decimal("50.00"))
+    RefundFactory(purchase=old, amount=Decimal("25.00"))  # two refunds of one purchase
     RefundFactory(purchase=latest, amount=Decimal("40.00"))
     PurchaseFactory(amount=Decimal("999.00"))  # somebody else's
 
@@ -32,8 +33,8 @@ def test_lifetime_figures_and_the_last_24_months():
 
     assert summary.count == 4
     assert summary.total == Decimal("890.50")
-    assert summary.refunded == Decimal("90.00")
-    assert summary.net == Decimal("800.50")
+    assert summary.refunded == Decimal("115.00")
+    assert summary.net == Decimal("775.50")
     assert summary.first_at == old.occurred_at
     assert summary.last_at == latest.occurred_at
     assert [row["month"] for row in monthly][:2] == [date(2024, 12, 1), date(2025, 1, 1)]
