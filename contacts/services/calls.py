@@ -126,14 +126,21 @@ def log_call_outcome(
 def _reopen_entry(
     *, customer_id: int, day, reason: str, callback_at: datetime | None = None
 ) -> None:
-    CallListEntry.objects.update_or_create(
-        customer_id=customer_id,
-        day=day,
-        reason=reason,
-        defaults={
-            "status": CallListEntry.Status.OPEN,
-            "callback_at": callback_at,
-            "touch": None,
-            "done_at": None,
-        },
+    """The customer's entry of that day and reason, open again (or new): one upsert on the
+    entry's unique key, so a concurrent booking of the same entry cannot make a second one."""
+    CallListEntry.objects.bulk_create(
+        [
+            CallListEntry(
+                customer_id=customer_id,
+                day=day,
+                reason=reason,
+                status=CallListEntry.Status.OPEN,
+                callback_at=callback_at,
+                touch=None,
+                done_at=None,
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["customer", "day", "reason"],
+        update_fields=["status", "callback_at", "touch", "done_at"],
     )

@@ -258,3 +258,18 @@ def test_a_contact_logged_again_under_its_key_is_not_logged_twice(rep, customer,
     assert Touch.objects.filter(customer=customer).count() == 1
     # One retry entry, not two: the second call changed nothing.
     assert CallListEntry.objects.filter(customer=customer, status="open").count() == 1
+
+
+def test_a_retry_day_already_on_the_list_is_reopened_not_doubled(rep, customer, noon):
+    retry_day = TODAY + timedelta(days=2)
+    first = services.log_call_outcome(customer_id=customer.pk, by=rep, outcome=Outcome.NO_ANSWER)
+    entry = CallListEntry.objects.get(day=retry_day, reason=CallListEntry.Reason.NO_ANSWER)
+    CallListEntry.objects.filter(pk=entry.pk).update(
+        status=CallListEntry.Status.DONE, touch=first, done_at=timezone.now(), note="kept"
+    )
+    services.log_call_outcome(customer_id=customer.pk, by=rep, outcome=Outcome.NO_ANSWER)
+    [again] = CallListEntry.objects.filter(day=retry_day, reason=CallListEntry.Reason.NO_ANSWER)
+    assert again.pk == entry.pk
+    assert again.status == CallListEntry.Status.OPEN
+    assert (again.touch, again.done_at, again.callback_at) == (None, None, None)
+    assert (again.note, again.created_at) == ("kept", entry.created_at)
