@@ -86,7 +86,7 @@ class DashboardView(LoginRequiredMixin, PermissionRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        reps = list(customer_selectors.reps_queryset())
+        reps = customer_selectors.active_reps()
         form = DashboardFilterForm(self.request.GET or None, reps=reps)
         data = form.cleaned_data if form.is_valid() else {}
         owner_id = data.get("rep")
@@ -139,7 +139,7 @@ class DashboardPanelView(LoginRequiredMixin, PermissionRequiredMixin, TemplateVi
     permission_required = "customers.view_all_customers"
 
     def filters(self) -> tuple[list, int | None, int]:
-        reps = list(customer_selectors.reps_queryset())
+        reps = customer_selectors.active_reps()
         form = DashboardFilterForm(self.request.GET or None, reps=reps)
         data = form.cleaned_data if form.is_valid() else {}
         return reps, data.get("rep"), data.get("period") or 3

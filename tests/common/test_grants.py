@@ -306,3 +306,17 @@ def test_tokens_without_a_shared_cache_or_with_redis_down(settings, caplog):
     settings.CACHES = UNREACHABLE_REDIS
     assert client.get(f"/api/v1/customers/{customer.pk}/").status_code == 200
     assert "grants.cache_unavailable" in caplog.text
+
+
+def test_the_kept_rep_list_follows_users_and_groups():
+    from customers.selectors import active_reps
+
+    ann = RepFactory(username="ann")
+    assert [rep.username for rep in active_reps()] == ["ann"]
+    with CaptureQueriesContext(connection) as captured:
+        assert active_reps() == [ann]
+    assert captured.captured_queries == []
+    RepFactory(username="bob")
+    ann.is_active = False
+    ann.save()
+    assert [rep.username for rep in active_reps()] == ["bob"]
