@@ -243,3 +243,19 @@ def test_the_dashboard_works_while_the_cache_is_unreachable(manager_client, sett
     assert response.status_code == 200
     for panel in ("dashboard-reps", "dashboard-activity", "dashboard-liability"):
         assert manager_client.get(reverse(panel)).status_code == 200
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_cohort_cells_are_shaded_in_every_language(manager, time_machine, language):
+    import re
+
+    time_machine.move_to(AS_OF + timedelta(days=1))
+    simulated_base(n=60)
+    analytics.refresh_base_metrics(as_of=AS_OF)
+    client = Client(HTTP_ACCEPT_LANGUAGE=language)
+    client.force_login(manager)
+    body = _dashboard(client).content.decode()
+    shades = re.findall(r"background-color: rgba\(13,110,253,([^)]*)\)", body)
+    assert shades
+    # A CSS alpha value takes a dot: "0,53" (Russian decimals) made the colour invalid.
+    assert all(re.fullmatch(r"(0\.\d\d|1\.00)", shade) for shade in shades), shades[:5]

@@ -3,12 +3,12 @@
 from crispy_forms.templatetags.crispy_forms_filters import as_crispy_field
 from django import forms, template
 from django.forms.utils import flatatt
-from django.template.defaultfilters import floatformat
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
 from common.forms import KeptModelChoiceField
+from common.numbers import format_number
 
 register = template.Library()
 
@@ -19,9 +19,25 @@ def percent(value, digits: int = 0) -> str:
     if value is None or value == "":
         return "—"
     try:
-        return f"{floatformat(float(value) * 100, digits)}%"
+        return f"{format_number(float(value) * 100, int(digits))}%"
     except (TypeError, ValueError):
         return "—"
+
+
+@register.filter
+def amount(value, places: int = 0) -> str:
+    """A sum of money or a count in the current locale, digits grouped: what floatformat:"2g"
+    (for places=2) writes, several times faster (common.numbers)."""
+    return format_number(value, int(places), grouping=True)
+
+
+@register.filter
+def alpha(value) -> str:
+    """A share 0..1 as a CSS alpha value: always a dot, whatever the language ("0.53")."""
+    try:
+        return f"{min(max(float(value), 0.0), 1.0):.2f}"
+    except (TypeError, ValueError):
+        return "0"
 
 
 # Badges of a customer's stage, value class and risk level. Tags rather than included templates:
