@@ -1,4 +1,4 @@
-"""The customer list's rows, rendered in Python.
+"""The customer list's rows and a customer's purchase rows, rendered in Python.
 
 The list shows fifty customers a page, each with a dozen values, badges and dates; through the
 template engine those rows cost about 0.7 ms each, most of the page's time. Here one function
@@ -21,8 +21,8 @@ from django.utils.timesince import timesince
 from django.utils.timezone import template_localtime
 from django.utils.translation import gettext as _
 
-from common.templatetags.retention_tags import risk_badge, stage_badge_for, value_badge
-from customers.models import Customer, RiskLevel
+from common.templatetags.retention_tags import amount, risk_badge, stage_badge_for, value_badge
+from customers.models import Customer, Purchase, RiskLevel
 
 register = template.Library()
 
@@ -156,3 +156,29 @@ def customer_rows(rows) -> str:
             for row in rows
         )
     )
+
+
+@register.simple_tag
+def purchase_rows(purchases) -> str:
+    """The <tr> of each purchase on a customer's page (annotated with `refunded`): what the
+    template's loop wrote, with the source labels translated and the formats read once per page."""
+    sources = {value: escape(str(label)) for value, label in Purchase.Source.choices}
+    moment_format = formats.get_format("SHORT_DATETIME_FORMAT")
+    rows = []
+    for purchase in purchases:
+        moment = escape(dateformat.format(template_localtime(purchase.occurred_at), moment_format))
+        refunded = (
+            f'<span class="text-danger">−{escape(amount(purchase.refunded, 2))}</span>'
+            if purchase.refunded
+            else "—"
+        )
+        rows.append(
+            f"<tr><td>{moment}</td>"
+            f'<td class="small">{escape(purchase.external_id)}</td>'
+            f'<td class="text-end">{escape(amount(purchase.amount, 2))} '
+            f'<span class="small text-secondary">{escape(purchase.currency)}</span></td>'
+            f'<td class="text-end">{refunded}</td>'
+            f'<td class="d-none d-md-table-cell small text-secondary">'
+            f"{sources.get(purchase.source) or escape(purchase.source)}</td></tr>"
+        )
+    return mark_safe("\n".join(rows))  # noqa: S308 - every interpolated value is escaped

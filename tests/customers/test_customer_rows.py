@@ -101,3 +101,45 @@ def test_relative_times_read_as_naturaltime_says(language):
             moment = now - offset
             assert page.relative(moment) == naturaltime(moment), offset
             assert page.relative(moment) == naturaltime(moment), offset  # from the page's units
+
+
+PURCHASE_ROW = """{% load retention_tags %}{% for purchase in purchases %}
+<tr>
+  <td>{{ purchase.occurred_at|date:"SHORT_DATETIME_FORMAT" }}</td>
+  <td class="small">{{ purchase.external_id }}</td>
+  <td class="text-end">{{ purchase.amount|floatformat:"2g" }} <span class="small text-secondary">{{ purchase.currency }}</span></td>
+  <td class="text-end">{% if purchase.refunded %}<span class="text-danger">−{{ purchase.refunded|floatformat:"2g" }}</span>{% else %}—{% endif %}</td>
+  <td class="d-none d-md-table-cell small text-secondary">{{ purchase.get_source_display }}</td>
+</tr>
+{% endfor %}"""
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_purchase_rows_equal_the_template_rows(language):
+    from decimal import Decimal
+
+    from customers.models import Purchase
+    from tests.factories import RefundFactory
+
+    customer = CustomerFactory()
+    for number, (amount, source) in enumerate(
+        [("1234567.89", "api"), ("0.50", "import"), ("99.99", "ui"), ("1000.00", "demo")]
+    ):
+        purchase = PurchaseFactory(
+            customer=customer, amount=Decimal(amount), source=source,
+            external_id=f"<R&{number}>", occurred_at=timezone.now() - timedelta(days=number * 40),
+        )
+        if number % 2:
+            RefundFactory(purchase=purchase, amount=Decimal(amount) / 2)
+            RefundFactory(purchase=purchase, amount=Decimal("0.01"))
+    purchases = list(selectors.purchases_of(customer))
+    assert any(purchase.refunded for purchase in purchases)
+    assert Purchase.objects.filter(customer=customer).count() == len(purchases) == 4
+
+    with translation.override(language):
+        expected = Template(PURCHASE_ROW).render(Context({"purchases": purchases}))
+        written = Template("{% load customer_rows %}{% purchase_rows purchases %}").render(
+            Context({"purchases": purchases})
+        )
+    assert normalised(written) == normalised(expected)
+    assert "&lt;R&amp;0&gt;" in written
