@@ -117,6 +117,9 @@ def cached_user(user_id, load):
     kept = current.get(grants_key)
     if kept is not None and kept[0] == user.is_superuser:
         user._retention_grants = kept[1]
+    # What this user was read under: anything rendered from the user, their roles and
+    # permissions alone may be kept under it too (the navigation bar).
+    user._grants_generation = generation
     return user
 
 
