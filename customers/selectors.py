@@ -158,10 +158,11 @@ def tag_names_of(customer: Customer) -> list[str]:
 
 
 def customer_row_for(user, customer_id: int) -> Customer:
-    """As `customer_for`, with only the owner and score beside the customer (no tags, no backup
-    rep): for actions that answer with a row of a list rather than the customer's page."""
+    """As `customer_for`, reading only what a call-list row shows (name, phone, owner id): for
+    actions that answer with a row of a list rather than the customer's page. Anything else
+    (the owner, the score) is read when first used, as Django reads deferred fields."""
     return get_object_or_404(
-        Customer.objects.visible_to(user).select_related("owner", "score"), pk=customer_id
+        Customer.objects.visible_to(user).only("pk", "name", "phone", "owner_id"), pk=customer_id
     )
 
 
