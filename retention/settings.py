@@ -158,7 +158,7 @@ STORAGES = {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
             if DEBUG
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            else "common.storage.StaticFilesStorage"  # whitenoise's, URLs kept per process
         )
     },
 }
