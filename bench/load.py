@@ -37,8 +37,8 @@ What it does:
    generator itself, the time the hypervisor stole from this virtual machine, and everything
    else on the machine), CPU seconds per request, the load
    average before and during the window, and checks that every purchase answered 201 is in the
-   database exactly once. Writes bench/results/load.json ({"runs": [...]}; --append adds a run
-   to those already there) and exits 1 on any error.
+   database exactly once. Adds the run to bench/results/load.json ({"runs": [...]}: every
+   run is kept, with its label; --replace starts the file anew) and exits 1 on any error.
 
 Sessions are created directly in the database (what a login stores), so the run measures pages
 rather than deliberately slow password hashing. Everything binds 127.0.0.1; the run stops at
@@ -624,7 +624,11 @@ def main() -> int:
     parser.add_argument("--threads", type=int, help="gunicorn threads per worker (gthread)")
     parser.add_argument("--time-limit", type=float, default=1800, help="seconds for everything")
     parser.add_argument("--output", type=Path, default=RESULTS)
-    parser.add_argument("--append", action="store_true", help="keep the runs already in --output")
+    parser.add_argument(
+        "--replace", action="store_true", help="drop the runs already in --output (kept by default)"
+    )
+    # Kept for old command lines: runs are added to the file by default now.
+    parser.add_argument("--append", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--label", default="", help="a note stored with the run's figures")
     parser.add_argument("--keep-log", type=Path, help="copy gunicorn's log here")
     parser.add_argument("--prepare-only", action="store_true", help="build the base and stop")
@@ -748,7 +752,7 @@ def main() -> int:
         and summary["errors"] == 0 and result["unsent"] == 0
     )
     runs = []
-    if args.append and args.output.exists():
+    if not args.replace and args.output.exists():
         runs = json.loads(args.output.read_text()).get("runs", [])
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({"runs": [*runs, result]}, indent=2) + "\n")
