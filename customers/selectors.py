@@ -184,6 +184,18 @@ def purchase_summary_for(customer: Customer) -> PurchaseSummary:
     return purchase_history_of(customer, months=0)[0]
 
 
+def refunded_of_purchase() -> QuerySet[Refund]:
+    """What was refunded of the purchase in the outer query (OuterRef "pk"): a one-value subquery,
+    NULL when nothing was."""
+    return (
+        Refund.objects.filter(purchase=OuterRef("pk"))
+        .order_by()
+        .values("purchase")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+
+
 def purchase_history_of(
     customer: Customer, *, months: int = 24
 ) -> tuple[PurchaseSummary, list[dict]]:
@@ -194,13 +206,6 @@ def purchase_history_of(
     rows at most; the lifetime figures are their sums), each month with what was refunded of its
     purchases.
     """
-    refunded_of_purchase = (
-        Refund.objects.filter(purchase=OuterRef("pk"))
-        .order_by()
-        .values("purchase")
-        .annotate(total=Sum("amount"))
-        .values("total")
-    )
     per_month = list(
         customer.purchases.annotate(month=TruncMonth("occurred_at"))
         .order_by()
@@ -208,7 +213,7 @@ def purchase_history_of(
         .annotate(
             count=Count("pk"), total=Sum("amount"),
             first_at=Min("occurred_at"), last_at=Max("occurred_at"),
-            refunded=Sum(Subquery(refunded_of_purchase, output_field=MONEY)),
+            refunded=Sum(Subquery(refunded_of_purchase(), output_field=MONEY)),
         )
     )
     refunded = sum((row["refunded"] or Decimal("0") for row in per_month), Decimal("0"))

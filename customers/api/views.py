@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError
-from django.db.models import Count, DecimalField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, DecimalField, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -319,17 +319,11 @@ class PurchaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVi
     }
 
     def get_queryset(self) -> QuerySet[Purchase]:
-        refunded = (
-            Refund.objects.filter(purchase=OuterRef("pk"))
-            .order_by()
-            .values("purchase")
-            .annotate(total=Sum("amount"))
-            .values("total")
-        )
+        refunded = Subquery(selectors.refunded_of_purchase())
         return (
             Purchase.objects.visible_to(self.request.user)
             .select_related("customer")
-            .annotate(refunded=Coalesce(Subquery(refunded), Value(ZERO), output_field=MONEY))
+            .annotate(refunded=Coalesce(refunded, Value(ZERO), output_field=MONEY))
             .order_by("-occurred_at", "-id")
         )
 
