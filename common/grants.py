@@ -173,7 +173,8 @@ class CachedTokenAuthentication(TokenAuthentication):
     def authenticate_credentials(self, key):
         if not settings.SHARED_CACHE:
             return super().authenticate_credentials(key)
-        # The key's digest names the entry: the cache never holds a usable token in a key.
+        # The entry is named by the key's digest and holds the user and the token's creation
+        # time, never the key itself: the cache holds nothing that authenticates a caller.
         entry_key = "grants:token:" + hashlib.sha256(key.encode()).hexdigest()
         try:
             generation, current = GENERATION.read([entry_key])
@@ -181,7 +182,10 @@ class CachedTokenAuthentication(TokenAuthentication):
             GENERATION.unavailable(error)
             return super().authenticate_credentials(key)
         if entry_key in current:
-            return current[entry_key]
+            user, created = current[entry_key]
+            return user, self.get_model()(key=key, user=user, created=created)
         user, token = super().authenticate_credentials(key)  # raises for unknown or inactive
-        GENERATION.keep(generation, entry_key, (user, token))
+        # Django hung the token on its user (the reverse one-to-one): not into the cache with it.
+        user._state.fields_cache.pop("auth_token", None)
+        GENERATION.keep(generation, entry_key, (user, token.created))
         return user, token

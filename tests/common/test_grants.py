@@ -320,3 +320,22 @@ def test_the_kept_rep_list_follows_users_and_groups():
     ann.is_active = False
     ann.save()
     assert [rep.username for rep in active_reps()] == ["bob"]
+
+
+def test_the_cache_never_holds_a_tokens_key():
+    from django.core.cache import cache
+
+    from tests.factories import CustomerFactory
+
+    rep = RepFactory()
+    customer = CustomerFactory(owner=rep)
+    client, token = token_client(rep)
+    assert client.get(f"/api/v1/customers/{customer.pk}/").status_code == 200
+    assert cache._cache  # the suite's local-memory cache: pickled values
+    for key in cache._cache:
+        assert token.key not in key
+        assert token.key.encode() not in cache._cache[key]
+    again = client.get(f"/api/v1/customers/{customer.pk}/")
+    assert again.status_code == 200
+    assert again.wsgi_request.auth.key == token.key
+    assert again.wsgi_request.auth.user == rep
