@@ -50,6 +50,11 @@ class Generation:
     after `ttl` seconds. When the cache cannot be reached every value is computed, as without this
     class; without a shared cache (settings.SHARED_CACHE off: each process would keep its own
     copy, which another process's change could not renew) nothing is kept at all.
+
+    One case it does not cover: a value computed inside the very transaction that made the change
+    (from its uncommitted rows) is kept under the new stamp, and if that transaction then rolls
+    back the value stays until `ttl`. So read kept values outside the transaction that changes
+    their rows; no code here does otherwise (an admin's save commits before anything is read).
     """
 
     def __init__(self, name: str, *, ttl: int) -> None:

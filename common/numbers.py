@@ -9,11 +9,23 @@ process; tests compare the two over many values in every language of the site.
 
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.template.defaultfilters import floatformat
 from django.utils.formats import get_format
 from django.utils.translation import get_language
 
 _SEPARATORS: dict[str | None, tuple[dict[int, str], int]] = {}
+_FORMAT_SETTINGS = {
+    "DECIMAL_SEPARATOR", "THOUSAND_SEPARATOR", "NUMBER_GROUPING", "USE_THOUSAND_SEPARATOR",
+    "FORMAT_MODULE_PATH", "LANGUAGE_CODE", "LANGUAGES",
+}
+
+
+@receiver(setting_changed)
+def _forget_separators(*, setting, **_kwargs) -> None:
+    if setting in _FORMAT_SETTINGS:
+        _SEPARATORS.clear()
 
 
 def _separators() -> tuple[dict[int, str], int]:

@@ -40,7 +40,7 @@ from django.utils.translation import gettext_lazy as _
 from common.roles import ACCOUNT_REP, LOYALTY_ADMIN, SALES_MANAGER, sync_roles
 
 from .errors import DemoIdsTakenError, DemoResetBlockedError
-from .models import Customer, Purchase, Refund, Tag
+from .models import TAGS, Customer, Purchase, Refund, Tag
 from .signals import demo_data_deleting, purchases_recorded, refunds_recorded
 
 logger = logging.getLogger(__name__)
@@ -967,6 +967,7 @@ def _write_base(*, plan: _Plan, reps: list, report: ProgressCallback) -> None:
 
     tag_names = sorted({name for planned in plan.customers for name in planned.tags})
     Tag.objects.bulk_create([Tag(name=name) for name in tag_names], ignore_conflicts=True)
+    TAGS.renew()  # bulk_create sends no signal: the filter bars' kept tag options
     tag_ids = dict(Tag.objects.filter(name__in=tag_names).values_list("name", "pk"))
     through = Customer.tags.through
     through.objects.bulk_create(

@@ -262,7 +262,8 @@ def reps_queryset():
 def active_reps() -> list:
     """The users of reps_queryset(), kept in the cache under the grants' generation (any change to
     users, groups or memberships renews it): the dashboard's rep filter without a query."""
-    return grants.GENERATION.kept("grants:reps", lambda: list(reps_queryset()))
+    # Without their password hashes: the cache needs no more of a rep than the page shows.
+    return grants.GENERATION.kept("grants:reps", lambda: list(reps_queryset().defer("password")))
 
 
 VALUE_CLASSES = ["A", "B", "C", "-"]

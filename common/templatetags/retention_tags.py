@@ -1,5 +1,7 @@
 """Small presentation filters shared by every app's templates."""
 
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
 from crispy_forms.templatetags.crispy_forms_filters import as_crispy_field
 from django import forms, template
 from django.forms.utils import flatatt
@@ -37,9 +39,11 @@ def amount(value, places: int = 0) -> str:
 def alpha(value) -> str:
     """A share 0..1 as a CSS alpha value: always a dot, whatever the language ("0.53")."""
     try:
-        return f"{min(max(float(value), 0.0), 1.0):.2f}"
-    except (TypeError, ValueError):
+        share = min(max(Decimal(str(value)), Decimal(0)), Decimal(1))
+    except (InvalidOperation, TypeError, ValueError):
         return "0"
+    # As floatformat rounds; a negative zero ("-0.00") is written as zero.
+    return str(share.copy_abs().quantize(Decimal("0.01"), ROUND_HALF_UP))
 
 
 # Badges of a customer's stage, value class and risk level. Tags rather than included templates:

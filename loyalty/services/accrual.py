@@ -84,7 +84,10 @@ def _earn_entry(lot: PurchasePoints, *, now: datetime) -> LedgerEntry:
     )
 
 
-# Inside the recording transaction no savepoint: an error fails the purchase's transaction anyway.
+# No savepoint of its own (two statements a purchase): an error here fails the caller's whole
+# transaction, as every caller wants (the purchase is recorded with its points or not at all). A
+# caller that must survive an accrual error inside its own transaction wraps the call in
+# transaction.atomic() itself; catching the error without that leaves its transaction unusable.
 @transaction.atomic(savepoint=False)
 def accrue_points_for_purchases(*, purchase_ids: Iterable[int]) -> int:
     """Accrues every qualifying purchase among `purchase_ids` exactly once; returns points accrued.

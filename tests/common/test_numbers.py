@@ -36,3 +36,24 @@ def test_the_same_text_as_floatformat(language, places, grouping):
         for value in samples():
             expected = floatformat(value, f"{places}g" if grouping else places)
             assert format_number(value, places, grouping=grouping) == expected, repr(value)
+
+
+@pytest.mark.parametrize("language", [code for code, _name in settings.LANGUAGES])
+def test_a_css_alpha_always_has_a_dot_and_rounds_as_floatformat(language):
+    from common.templatetags.retention_tags import alpha
+
+    with translation.override(language):
+        assert [alpha(value) for value in (0.125, 0.5312, 0, 1, 1.7, -0.2, None, "x")] == [
+            "0.13", "0.53", "0.00", "1.00", "1.00", "0.00", "0", "0",
+        ]
+        for value in samples()[:200]:
+            if isinstance(value, (int, float, Decimal)) and 0 <= value <= 1:
+                assert alpha(value) == str(floatformat(value, 2)).replace(",", ".")
+
+
+def test_separators_follow_changed_format_settings(settings):
+    with translation.override("en"):
+        assert format_number(1234.5, 1, grouping=True) == "1,234.5"
+        settings.THOUSAND_SEPARATOR = " "
+        settings.FORMAT_MODULE_PATH = None
+        assert format_number(1234.5, 1, grouping=True) == floatformat(1234.5, "1g")
