@@ -122,8 +122,12 @@ def test_the_whole_night_runs_on_workers_and_a_second_run_changes_nothing(worker
 def test_a_worker_killed_mid_rescore_is_replaced_and_every_customer_is_scored_once(workers):
     seed_demo(customers=300, today=RUN_DATE - timedelta(days=1))
     first = workers(name="doomed", concurrency=1, visibility_timeout=5)
-    rescore_task.delay(run_date=RUN_DATE.isoformat(), chunk_size=25)
-    wait_until(lambda: "scoring.chunk" in first.log(), timeout=120, what="the first chunk")
+    # Thirty small chunks, watched closely: a quick machine once finished twelve of them between
+    # two looks, and the worker was killed after the rescore instead of during it.
+    rescore_task.delay(run_date=RUN_DATE.isoformat(), chunk_size=10)
+    wait_until(
+        lambda: "scoring.chunk" in first.log(), timeout=120, what="the first chunk", every=0.02
+    )
     first.kill()
     assert JobRun.objects.get(job="rescore", run_date=RUN_DATE).status == JobRun.Status.RUNNING
 

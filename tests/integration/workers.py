@@ -67,13 +67,13 @@ class Worker:
         self._log.close()
 
 
-def wait_until(predicate, *, timeout: float, what: str):
+def wait_until(predicate, *, timeout: float, what: str, every: float = 0.5):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(0.5)
+        time.sleep(every)
     raise TimeoutError(f"timed out waiting for {what}")
 
 
