@@ -81,13 +81,21 @@ class Generation:
 
     def read(self, keys: list[str]) -> tuple[str | None, dict]:
         """(the current generation, {key: value} of the `keys` kept under it), in one cache call
-        (two more the first time, or after the cache was emptied). Raises when the cache does."""
-        found = cache.get_many([self.key, *keys])
-        generation = found.get(self.key)
-        if generation is None:
-            # First use, or the cache was emptied: a new generation, whatever was kept before.
-            cache.add(self.key, secrets.token_hex(8), None)
-            generation = cache.get(self.key)
+        (two more the first time, or after the cache was emptied). Without a shared cache, or when
+        it cannot be reached (logged), (None, {}): nothing is current and `keep` keeps nothing,
+        so the caller computes from the database, as without this class."""
+        if not settings.SHARED_CACHE:
+            return None, {}
+        try:
+            found = cache.get_many([self.key, *keys])
+            generation = found.get(self.key)
+            if generation is None:
+                # First use, or the cache was emptied: a new generation, whatever was kept before.
+                cache.add(self.key, secrets.token_hex(8), None)
+                generation = cache.get(self.key)
+        except Exception as error:  # noqa: BLE001 - any cache failure: nothing is kept
+            self.unavailable(error)
+            return None, {}
         current = {}
         for key in keys:
             entry = found.get(key)
@@ -105,13 +113,7 @@ class Generation:
 
     def kept(self, key: str, compute: Callable[[], T]) -> T:
         """`compute()`'s value as kept under the current generation, or computed and kept."""
-        if not settings.SHARED_CACHE:
-            return compute()
-        try:
-            generation, current = self.read([key])
-        except Exception as error:  # noqa: BLE001 - any cache failure: compute
-            self.unavailable(error)
-            return compute()
+        generation, current = self.read([key])
         if key in current:
             return current[key]
         value = compute()

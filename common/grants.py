@@ -6,14 +6,15 @@ do: Django's ModelBackend answers with two queries (the user's own permissions a
 permissions) and the role flags of the navigation bar cost a third (the group names). Those
 answers change only when a user is saved or an administrator changes groups or permissions, so
 they are kept in the shared cache (Redis in production) under the user's id, stamped with a
-generation (`common.caching.Generation`: renewed at the change and again at its commit). Any change to groups, permissions or their links, any save or deletion of a user
-(a login's new last_login and a new password included: the session check compares the password's
+generation (`common.caching.Generation`: renewed at the change and again at its commit). Any
+change to groups, permissions or their links, any save or deletion of a user or an API token (a
+login's new last_login and a new password included: the session check compares the password's
 hash) and every migrate start a new generation, which makes every kept answer stale at once.
 
-Entries also expire after `GRANTS_TTL` seconds. When the cache cannot be reached the answer comes from the database, as it
-would without this module: a cache outage never locks anybody out or lets anybody in. The cache
-must be shared by every process that serves requests: without Redis (settings.SHARED_CACHE off)
-every request asks the database, as Django does.
+Entries also expire after `GRANTS_TTL` seconds. When the cache cannot be reached the answer comes
+from the database, as it would without this module: a cache outage never locks anybody out or
+lets anybody in. The cache must be shared by every process that serves requests: without Redis
+(settings.SHARED_CACHE off) every request asks the database, as Django does.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
@@ -68,23 +68,12 @@ def _from_database(user, backend: ModelBackend) -> Grants:
 def grants_for(user) -> Grants:
     """The permissions and group names of an active, saved user (cached on the user object)."""
     cached = getattr(user, "_retention_grants", None)
-    if cached is not None:
-        return cached
-    backend = ModelBackend()
-    if not settings.SHARED_CACHE:
-        grants = _from_database(user, backend)
-        user._retention_grants = grants
-        return grants
-    try:
-        grants = _cached(user, backend)
-    except Exception as error:  # noqa: BLE001 - any cache failure: answer from the database
-        GENERATION.unavailable(error)
-        grants = _from_database(user, backend)
-    user._retention_grants = grants
-    return grants
+    if cached is None:
+        cached = user._retention_grants = _kept_grants(user, ModelBackend())
+    return cached
 
 
-def _cached(user, backend: ModelBackend) -> Grants:
+def _kept_grants(user, backend: ModelBackend) -> Grants:
     key = _entry_key(user.pk)
     generation, current = GENERATION.read([key])
     if key in current:
@@ -150,13 +139,7 @@ class CachedPermissionsBackend(ModelBackend):
     `grants_for`): same rules, fewer queries."""
 
     def get_user(self, user_id):
-        if not settings.SHARED_CACHE:
-            return super().get_user(user_id)
-        try:
-            return cached_user(user_id, super().get_user)
-        except Exception as error:  # noqa: BLE001 - any cache failure: answer from the database
-            GENERATION.unavailable(error)
-            return super().get_user(user_id)
+        return cached_user(user_id, super().get_user)
 
     def get_all_permissions(self, user_obj, obj=None):
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
@@ -171,16 +154,10 @@ class CachedTokenAuthentication(TokenAuthentication):
     or deletion of a token or a user renews it): an API call reads no token row once kept."""
 
     def authenticate_credentials(self, key):
-        if not settings.SHARED_CACHE:
-            return super().authenticate_credentials(key)
         # The entry is named by the key's digest and holds the user and the token's creation
         # time, never the key itself: the cache holds nothing that authenticates a caller.
         entry_key = "grants:token:" + hashlib.sha256(key.encode()).hexdigest()
-        try:
-            generation, current = GENERATION.read([entry_key])
-        except Exception as error:  # noqa: BLE001 - any cache failure: answer from the database
-            GENERATION.unavailable(error)
-            return super().authenticate_credentials(key)
+        generation, current = GENERATION.read([entry_key])
         if entry_key in current:
             user, created = current[entry_key]
             return user, self.get_model()(key=key, user=user, created=created)
