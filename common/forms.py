@@ -1,31 +1,22 @@
 """Form fields shared by the apps."""
 
-from django import forms
+from collections.abc import Callable, Iterable
 
-from common.caching import Generation
+from django import forms
 
 
 class KeptModelChoiceField(forms.ModelChoiceField):
-    """A ModelChoiceField whose options are kept in the shared cache under a `Generation` that
-    every change to the rows behind them renews: a filter bar lists the reps or the tags without
-    a query. Submitted values are still checked against the queryset, as Django does."""
+    """A ModelChoiceField whose options come from `rows()`, a list of its model's instances that
+    the caller keeps in the cache (customers.selectors.active_reps, kept_tags): a filter bar lists
+    the reps or the tags without a query. Submitted values are still checked against the
+    queryset, as Django does."""
 
-    def __init__(self, *args, generation: Generation, key: str, **kwargs) -> None:
+    def __init__(self, *args, rows: Callable[[], Iterable], **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.generation, self.key = generation, key
-
-    def __deepcopy__(self, memo):
-        # Each form gets a copy of its fields; the generation is shared, never copied.
-        copied = super().__deepcopy__(memo)
-        copied.generation = self.generation
-        return copied
+        self.rows = rows
 
     def kept_choices(self) -> list[tuple[str, str]]:
-        """(value, label) of every row of the queryset, as its options show them."""
-        return self.generation.kept(
-            self.key,
-            lambda: [
-                (str(self.prepare_value(row)), str(self.label_from_instance(row)))
-                for row in self.queryset
-            ],
-        )
+        """(value, label) of every row, as the field's options show them."""
+        return [
+            (str(self.prepare_value(row)), str(self.label_from_instance(row))) for row in self.rows()
+        ]

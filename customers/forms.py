@@ -8,19 +8,17 @@ from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from common import grants
 from common.forms import KeptModelChoiceField
 
-from .models import TAGS, Customer, RfmSegment, RiskLevel, Tag, ValueClass
-from .selectors import reps_queryset
+from .models import Customer, RfmSegment, RiskLevel, Tag, ValueClass
+from .selectors import active_reps, kept_tags, reps_queryset
 
 
 class CustomerFilterForm(forms.Form):
     q = forms.CharField(label=_("Search"), required=False)
-    # The reps change with users and groups (the grants' generation), the tags with tag rows.
+    # Options from the cache: the reps change with users and groups, the tags with tag rows.
     owner = KeptModelChoiceField(
-        label=_("Owner rep"), queryset=None, required=False,
-        generation=grants.GENERATION, key="grants:choices:reps",
+        label=_("Owner rep"), queryset=None, required=False, rows=active_reps
     )
     stage = forms.ChoiceField(
         label=_("Stage"), choices=[("", _("Any stage")), *Customer.Stage.choices], required=False
@@ -29,8 +27,7 @@ class CustomerFilterForm(forms.Form):
         label=_("Kind"), choices=[("", _("Any kind")), *Customer.Kind.choices], required=False
     )
     tag = KeptModelChoiceField(
-        label=_("Tag"), queryset=Tag.objects.all(), required=False,
-        generation=TAGS, key="customer-tags:choices",
+        label=_("Tag"), queryset=Tag.objects.all(), required=False, rows=kept_tags
     )
     unassigned = forms.BooleanField(label=_("Unassigned only"), required=False)
     value_class = forms.ChoiceField(

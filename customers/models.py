@@ -26,7 +26,8 @@ def default_currency() -> str:
 TIME_ZONE_CHOICES = sorted((name, name) for name in zoneinfo.available_timezones())
 
 
-# Renewed by every save or deletion of a tag (customers.apps): the filter bars' tag options.
+# Renewed by every save or deletion of a tag (customers.apps): the filter bars' tag options
+# (customers.selectors.kept_tags).
 TAGS = Generation("customer-tags", ttl=3600)
 # Renewed by every refresh of the monthly metrics and cohorts (customers.analytics), their only
 # writer: the dashboard's trend and cohort table are kept until the next refresh.

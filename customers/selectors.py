@@ -27,6 +27,7 @@ from common.roles import ACCOUNT_REP
 
 from .models import (
     BASE_METRICS,
+    TAGS,
     CohortCell,
     Customer,
     CustomerScore,
@@ -35,6 +36,7 @@ from .models import (
     Refund,
     ScoreTransition,
     ScoringRun,
+    Tag,
 )
 
 MONEY = DecimalField(max_digits=16, decimal_places=2)
@@ -261,9 +263,15 @@ def reps_queryset():
 
 def active_reps() -> list:
     """The users of reps_queryset(), kept in the cache under the grants' generation (any change to
-    users, groups or memberships renews it): the dashboard's rep filter without a query."""
+    users, groups or memberships renews it): the dashboard's and the customer list's rep filters
+    without a query."""
     # Without their password hashes: the cache needs no more of a rep than the page shows.
     return grants.GENERATION.kept("grants:reps", lambda: list(reps_queryset().defer("password")))
+
+
+def kept_tags() -> list[Tag]:
+    """Every tag, alphabetical, kept in the cache until a tag is saved or deleted (TAGS)."""
+    return TAGS.kept("customer-tags:all", lambda: list(Tag.objects.order_by("name")))
 
 
 VALUE_CLASSES = ["A", "B", "C", "-"]
