@@ -182,7 +182,7 @@ class PurchaseSummary:
 
 
 def purchase_summary_for(customer: Customer) -> PurchaseSummary:
-    """Lifetime purchase figures of one customer, refunds netted (two queries)."""
+    """Lifetime purchase figures of one customer, refunds netted (one query)."""
     return purchase_history_of(customer, months=0)[0]
 
 
@@ -218,11 +218,10 @@ def purchase_history_of(
             refunded=Sum(Subquery(refunded_of_purchase(), output_field=MONEY)),
         )
     )
-    refunded = sum((row["refunded"] or Decimal("0") for row in per_month), Decimal("0"))
     summary = PurchaseSummary(
         count=sum(row["count"] for row in per_month),
         total=sum((row["total"] for row in per_month), Decimal("0")),
-        refunded=refunded or Decimal("0"),
+        refunded=sum((row["refunded"] or Decimal("0") for row in per_month), Decimal("0")),
         first_at=min((row["first_at"] for row in per_month), default=None),
         last_at=max((row["last_at"] for row in per_month), default=None),
     )
@@ -247,7 +246,7 @@ def purchase_history_of(
 def purchases_of(customer: Customer) -> QuerySet[Purchase]:
     """A customer's purchases, newest first, each with its refunded amount."""
     return customer.purchases.annotate(
-        refunded=Coalesce(Sum("refunds__amount"), Value(Decimal("0")), output_field=MONEY)
+        refunded=Coalesce(Subquery(refunded_of_purchase()), Value(Decimal("0")), output_field=MONEY)
     ).order_by("-occurred_at", "-id")
 
 
